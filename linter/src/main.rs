@@ -1,0 +1,220 @@
+//! `apiload`: finds Kubernetes workloads whose API-server load multiplies with
+//! cluster size, before they ship.
+
+mod load;
+mod render;
+
+use apiload_rules::{Input, Options, Severity, Sources, rules};
+use apiload_yaml::Limits;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "apiload",
+    version,
+    about = "Finds Kubernetes workloads whose API-server load multiplies with cluster size"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Lint manifests: files, folders (recursively) or `-` for stdin.
+    Lint(LintArgs),
+    /// Print a rule's documentation.
+    Explain {
+        /// Rule id (AL101) or name (per-node-cluster-watch).
+        rule: String,
+    },
+    /// List the rules, or print the rule reference as Markdown.
+    Rules {
+        #[arg(long)]
+        markdown: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct LintArgs {
+    /// Manifest files or folders; `-` reads stdin.
+    #[arg(required = true)]
+    paths: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// Namespace of objects that have none.
+    #[arg(long, short = 'n', default_value = "default")]
+    namespace: String,
+    /// Node count of the production cluster.
+    #[arg(long, default_value_t = 5000)]
+    nodes: u64,
+    /// Exit with 1 when a finding has at least this severity.
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    fail_on: FailOn,
+    /// Largest input file, in bytes.
+    #[arg(long, default_value_t = Limits::DEFAULT_MAX_BYTES)]
+    max_file_size: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FailOn {
+    Error,
+    Warning,
+    Info,
+    Never,
+}
+
+impl FailOn {
+    fn threshold(self) -> Option<Severity> {
+        match self {
+            FailOn::Error => Some(Severity::Error),
+            FailOn::Warning => Some(Severity::Warning),
+            FailOn::Info => Some(Severity::Info),
+            FailOn::Never => None,
+        }
+    }
+}
+
+/// Exit codes of the output contract.
+const EXIT_FINDINGS: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
+    match cli.command {
+        Command::Lint(args) => lint(args),
+        Command::Explain { rule } => match rules::find(&rule) {
+            Some(r) => {
+                print!("{}", explain(r));
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("error: no rule `{rule}`; `apiload rules` lists them");
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
+        Command::Rules { markdown } => {
+            if markdown {
+                print!("{}", rules_markdown());
+            } else {
+                for r in rules::ALL {
+                    println!("{}  {:<28} {:<24} {:<8} {}", r.id, r.name, r.category.as_str(), r.severity, r.summary);
+                }
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn lint(args: LintArgs) -> ExitCode {
+    let limits = Limits { max_bytes: args.max_file_size, ..Limits::default() };
+    let (files, mut read_errors) = load::expand(&args.paths);
+    let (loaded, errors) = load::load_all(&files, &limits);
+    read_errors.extend(errors);
+
+    let mut options = Options { default_namespace: args.namespace, ..Options::default() };
+    options.cluster.nodes = args.nodes;
+    let mut sources = Sources::new();
+    let mut input = Input::new(options);
+    for l in loaded {
+        let id = sources.push(l.source);
+        input.add_documents(id, l.documents);
+    }
+    let report = input.analyze(&sources);
+
+    for e in &read_errors {
+        eprintln!("error: cannot read {}: {}", e.path, e.message);
+    }
+    let counts = render::json::Counts {
+        files: sources.len(),
+        objects: report.inventory.objects.len(),
+        workloads: report.inventory.workloads.len(),
+    };
+    let output = match args.format {
+        Format::Json => render::json::render(&sources, &report.diagnostics, counts),
+        Format::Human => {
+            let stdout = std::io::stdout();
+            let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            let count = |s: Severity| report.diagnostics.iter().filter(|d| d.severity == s).count();
+            let summary = format!(
+                "{} errors, {} warnings, {} infos in {} files ({} objects, {} workloads)",
+                count(Severity::Error),
+                count(Severity::Warning),
+                count(Severity::Info),
+                counts.files,
+                counts.objects,
+                counts.workloads
+            );
+            render::human::render(&sources, &report.diagnostics, &render::human::Style { color, width: 100 }, &summary)
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    if stdout.write_all(output.as_bytes()).and_then(|_| stdout.flush()).is_err() {
+        return ExitCode::from(EXIT_USAGE);
+    }
+    if !read_errors.is_empty() {
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let failed = args.fail_on.threshold().is_some_and(|t| report.diagnostics.iter().any(|d| d.severity >= t));
+    if failed { ExitCode::from(EXIT_FINDINGS) } else { ExitCode::SUCCESS }
+}
+
+fn explain(r: &rules::RuleMeta) -> String {
+    format!(
+        "{} {} ({}, default severity {})\n\n{}\n\nWhat it detects\n\n{}\n\nWhy it matters\n\n{}\n\nExample that fires\n\n{}\nFix\n\n{}\n",
+        r.id,
+        r.name,
+        r.category,
+        r.severity,
+        r.summary,
+        r.detects,
+        r.why,
+        indent(r.example),
+        r.fix
+    )
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("    {l}\n")).collect()
+}
+
+/// The rule reference, generated from the rules' declarations (`docs/rules.md`).
+fn rules_markdown() -> String {
+    let mut out = String::from(
+        "# Rule reference\n\n<!-- Generated by `apiload rules --markdown` from the rule declarations in rules/src/rules/. Do not edit. -->\n\n",
+    );
+    out.push_str("| id | name | category | severity | summary |\n|---|---|---|---|---|\n");
+    for r in rules::ALL {
+        out.push_str(&format!(
+            "| [{}](#{}-{}) | `{}` | `{}` | {} | {} |\n",
+            r.id,
+            r.id.to_lowercase(),
+            r.name,
+            r.name,
+            r.category,
+            r.severity,
+            r.summary
+        ));
+    }
+    for r in rules::ALL {
+        out.push_str(&format!(
+            "\n## {} {}\n\nCategory `{}`, default severity **{}**. {}\n\n### What it detects\n\n{}\n\n### Why it matters\n\n{}\n\n### Example that fires\n\n```yaml\n{}```\n\n### Fix\n\n{}\n",
+            r.id, r.name, r.category, r.severity, r.summary, r.detects, r.why, r.example, r.fix
+        ));
+    }
+    out
+}

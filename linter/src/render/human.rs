@@ -1,0 +1,159 @@
+//! The terminal report: miette snippets at the offending field, the rest of
+//! the chain as related snippets, and the fix. Plain text when `NO_COLOR` is
+//! set or the output is not a terminal.
+
+use apiload_rules::{Diagnostic, Severity, Sources};
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents, SourceCode, SourceSpan,
+    SpanContents,
+};
+use std::fmt;
+
+/// A source file, cut to the lines around a span before miette reads it
+/// (miette would otherwise scan the whole file for every snippet).
+struct FileCode<'a> {
+    name: &'a str,
+    source: &'a apiload_rules::Source,
+}
+
+impl SourceCode for FileCode<'_> {
+    fn read_span<'b>(
+        &'b self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'b> + 'b>, MietteError> {
+        let text = &self.source.text;
+        let lines = &self.source.lines;
+        let start = span.offset().min(text.len());
+        let end = (span.offset() + span.len()).min(text.len());
+        let first = lines.line_col(start as u32).line;
+        let last = lines.line_col(end as u32).line;
+        let window_line = first.saturating_sub(context_lines_before as u32).max(1);
+        let ws = lines.line_start(window_line) as usize;
+        let we = lines.line_start(last + context_lines_after as u32 + 1) as usize;
+        let window = &text[ws..we.max(ws).min(text.len())];
+        let inner = SourceSpan::new((start - ws).into(), end - start);
+        let c = window.read_span(&inner, context_lines_before, context_lines_after)?;
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.to_string(),
+            c.data(),
+            SourceSpan::new((c.span().offset() + ws).into(), c.span().len()),
+            c.line() + window_line as usize - 1,
+            c.column(),
+            c.line_count(),
+        )))
+    }
+}
+
+struct Report<'a> {
+    code: String,
+    severity: miette::Severity,
+    message: String,
+    source: FileCode<'a>,
+    label: LabeledSpan,
+    help: Option<String>,
+    url: Option<String>,
+    related: Vec<Report<'a>>,
+}
+
+impl fmt::Debug for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Report<'_> {}
+
+impl miette::Diagnostic for Report<'_> {
+    fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        if self.code.is_empty() { None } else { Some(Box::new(&self.code)) }
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(self.severity)
+    }
+    fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+    fn url<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        self.url.as_ref().map(|u| Box::new(u) as Box<dyn fmt::Display>)
+    }
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        Some(&self.source)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        Some(Box::new(std::iter::once(self.label.clone())))
+    }
+    fn related<'b>(&'b self) -> Option<Box<dyn Iterator<Item = &'b dyn miette::Diagnostic> + 'b>> {
+        if self.related.is_empty() {
+            None
+        } else {
+            Some(Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic)))
+        }
+    }
+}
+
+fn span(loc: apiload_rules::Location) -> SourceSpan {
+    SourceSpan::new((loc.span.start as usize).into(), loc.span.len() as usize)
+}
+
+fn severity(s: Severity) -> miette::Severity {
+    match s {
+        Severity::Error => miette::Severity::Error,
+        Severity::Warning => miette::Severity::Warning,
+        Severity::Info => miette::Severity::Advice,
+    }
+}
+
+pub struct Style {
+    pub color: bool,
+    pub width: usize,
+}
+
+pub fn render(sources: &Sources, diagnostics: &[Diagnostic], style: &Style, summary: &str) -> String {
+    let theme = if style.color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(style.width).with_links(false);
+    let mut out = String::new();
+    for d in diagnostics {
+        let file = |loc: apiload_rules::Location| {
+            let s = sources.get(loc.source);
+            FileCode { name: &s.name, source: s }
+        };
+        let report = Report {
+            code: format!("{} {}", d.rule.id, d.rule.name),
+            severity: severity(d.severity),
+            message: d.message.clone(),
+            source: file(d.location),
+            label: LabeledSpan::new_primary_with_span(Some(d.rule.category.as_str().to_string()), span(d.location)),
+            help: d.help.clone(),
+            url: Some(super::help_uri(d.rule.id, d.rule.name)),
+            related: d
+                .related
+                .iter()
+                .map(|r| Report {
+                    code: String::new(),
+                    severity: miette::Severity::Advice,
+                    message: r.message.clone(),
+                    source: file(r.location),
+                    label: LabeledSpan::new_with_span(None, span(r.location)),
+                    help: None,
+                    url: None,
+                    related: Vec::new(),
+                })
+                .collect(),
+        };
+        if handler.render_report(&mut out, &report).is_err() {
+            out.push_str(&format!("{}: {}\n", d.rule.id, d.message));
+        }
+        out.push('\n');
+    }
+    out.push_str(summary);
+    out.push('\n');
+    out
+}

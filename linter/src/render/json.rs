@@ -1,0 +1,113 @@
+//! `--format json`: the output contract (`docs/output-contract.md`).
+
+use super::{Position, help_uri, position};
+use apiload_rules::{Diagnostic, ObjectRef, Severity, Sources};
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct Output<'a> {
+    diagnostics: Vec<JsonDiagnostic<'a>>,
+    summary: Summary,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    files: usize,
+    objects: usize,
+    workloads: usize,
+    errors: usize,
+    warnings: usize,
+    infos: usize,
+}
+
+#[derive(Serialize)]
+struct JsonDiagnostic<'a> {
+    rule: &'static str,
+    name: &'static str,
+    category: &'static str,
+    severity: Severity,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workload: Option<&'a ObjectRef>,
+    location: Position,
+    related: Vec<JsonRelated<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    help: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    fixes: Vec<JsonFix<'a>>,
+    help_uri: String,
+}
+
+#[derive(Serialize)]
+struct JsonRelated<'a> {
+    #[serde(flatten)]
+    position: Position,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonFix<'a> {
+    title: &'a str,
+    edits: Vec<JsonEdit<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonEdit<'a> {
+    #[serde(flatten)]
+    position: Position,
+    new_text: &'a str,
+}
+
+pub struct Counts {
+    pub files: usize,
+    pub objects: usize,
+    pub workloads: usize,
+}
+
+pub fn render(sources: &Sources, diagnostics: &[Diagnostic], counts: Counts) -> String {
+    let count = |s: Severity| diagnostics.iter().filter(|d| d.severity == s).count();
+    let out = Output {
+        diagnostics: diagnostics
+            .iter()
+            .map(|d| JsonDiagnostic {
+                rule: d.rule.id,
+                name: d.rule.name,
+                category: d.rule.category.as_str(),
+                severity: d.severity,
+                message: &d.message,
+                workload: d.workload.as_ref(),
+                location: position(sources, d.location),
+                related: d
+                    .related
+                    .iter()
+                    .map(|r| JsonRelated { position: position(sources, r.location), message: &r.message })
+                    .collect(),
+                help: d.help.as_deref(),
+                fixes: d
+                    .fixes
+                    .iter()
+                    .map(|f| JsonFix {
+                        title: &f.title,
+                        edits: f
+                            .edits
+                            .iter()
+                            .map(|e| JsonEdit { position: position(sources, e.location), new_text: &e.new_text })
+                            .collect(),
+                    })
+                    .collect(),
+                help_uri: help_uri(d.rule.id, d.rule.name),
+            })
+            .collect(),
+        summary: Summary {
+            files: counts.files,
+            objects: counts.objects,
+            workloads: counts.workloads,
+            errors: count(Severity::Error),
+            warnings: count(Severity::Warning),
+            infos: count(Severity::Info),
+        },
+    };
+    let mut s = serde_json::to_string_pretty(&out).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}

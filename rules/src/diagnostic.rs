@@ -1,0 +1,211 @@
+//! Findings: what the engine says, where, about which workload, and how to fix it.
+
+use crate::rules::RuleMeta;
+use crate::source::Location;
+use serde::Serialize;
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        match s {
+            "info" => Some(Severity::Info),
+            "warning" | "warn" => Some(Severity::Warning),
+            "error" => Some(Severity::Error),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The kinds of findings. The first four are the categories of the output
+/// contract; the others are documented next to them in `docs/output-contract.md`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Category {
+    FanoutClusterWatch,
+    FanoutNodeWatch,
+    FanoutCapabilityOnly,
+    UnboundedClient,
+    RbacHygiene,
+    UnresolvedReference,
+    AgentConfig,
+    Input,
+}
+
+impl Category {
+    pub const ALL: [Category; 8] = [
+        Category::FanoutClusterWatch,
+        Category::FanoutNodeWatch,
+        Category::FanoutCapabilityOnly,
+        Category::UnboundedClient,
+        Category::RbacHygiene,
+        Category::UnresolvedReference,
+        Category::AgentConfig,
+        Category::Input,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::FanoutClusterWatch => "fanout-cluster-watch",
+            Category::FanoutNodeWatch => "fanout-node-watch",
+            Category::FanoutCapabilityOnly => "fanout-capability-only",
+            Category::UnboundedClient => "unbounded-client",
+            Category::RbacHygiene => "rbac-hygiene",
+            Category::UnresolvedReference => "unresolved-reference",
+            Category::AgentConfig => "agent-config",
+            Category::Input => "input",
+        }
+    }
+
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Category::FanoutClusterWatch => {
+                "a per-node workload LISTs/WATCHes namespaced collections across all namespaces without scoping to its own node"
+            }
+            Category::FanoutNodeWatch => {
+                "every copy LISTs/WATCHes Nodes or another cluster-scoped collection that grows with node count: traffic grows with N²"
+            }
+            Category::FanoutCapabilityOnly => {
+                "a per-node workload is granted cluster-wide list/watch that its configuration does not use cluster-wide (over-grant)"
+            }
+            Category::UnboundedClient => "client-side QPS limiting disabled or absurdly high in a per-node workload",
+            Category::RbacHygiene => {
+                "grants broader than any agent needs: wildcards, Secrets, bindings to every identity"
+            }
+            Category::UnresolvedReference => {
+                "a reference the input does not resolve (a roleRef to a role that is neither in the input nor built in)"
+            }
+            Category::AgentConfig => {
+                "an agent's configuration that cannot be found or read, so its behaviour is inferred from its grants"
+            }
+            Category::Input => {
+                "input that is not a valid Kubernetes object: syntax, encoding, limits, wrong field types"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Names an object: the workload a finding is about.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ObjectRef {
+    pub kind: String,
+    /// `None` for cluster-scoped objects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {}/{}", self.kind, ns, self.name),
+            None => write!(f, "{} {}", self.kind, self.name),
+        }
+    }
+}
+
+/// Another place in the chain: the binding, the role rule, the config key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Related {
+    pub location: Location,
+    pub message: String,
+}
+
+/// A mechanical change that fixes (part of) the finding, offered by the LSP
+/// as a code action: replace `location`'s span with `new_text`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Edit {
+    pub location: Location,
+    pub new_text: String,
+}
+
+/// A fix: what to do in words, and the edits that do it where they are mechanical.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fix {
+    pub title: String,
+    pub edits: Vec<Edit>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Diagnostic {
+    pub rule: &'static RuleMeta,
+    pub severity: Severity,
+    pub message: String,
+    pub workload: Option<ObjectRef>,
+    pub location: Location,
+    pub related: Vec<Related>,
+    /// The fix in words.
+    pub help: Option<String>,
+    /// Mechanical fixes.
+    pub fixes: Vec<Fix>,
+}
+
+impl Diagnostic {
+    pub fn new(rule: &'static RuleMeta, location: Location, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            rule,
+            severity: rule.severity,
+            message: message.into(),
+            workload: None,
+            location,
+            related: Vec::new(),
+            help: None,
+            fixes: Vec::new(),
+        }
+    }
+
+    pub fn workload(mut self, w: ObjectRef) -> Diagnostic {
+        self.workload = Some(w);
+        self
+    }
+
+    pub fn severity(mut self, s: Severity) -> Diagnostic {
+        self.severity = s;
+        self
+    }
+
+    pub fn related(mut self, location: Location, message: impl Into<String>) -> Diagnostic {
+        self.related.push(Related { location, message: message.into() });
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn fix(mut self, fix: Fix) -> Diagnostic {
+        self.fixes.push(fix);
+        self
+    }
+
+    pub fn category(&self) -> Category {
+        self.rule.category
+    }
+}

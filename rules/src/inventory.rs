@@ -1,0 +1,183 @@
+//! The objects of one input, indexed for the joins the analysis makes.
+
+use crate::diagnostic::Diagnostic;
+use crate::fields::Fields;
+use crate::object::Object;
+use crate::rbac::Rbac;
+use crate::rules::input;
+use crate::source::Location;
+use crate::workload::Workload;
+use apiload_yaml::Span;
+use std::collections::HashMap;
+
+/// A HorizontalPodAutoscaler, by the workload it scales.
+#[derive(Clone, Debug)]
+pub struct Hpa {
+    pub object: usize,
+    pub max_replicas: i64,
+    pub max_location: Location,
+}
+
+#[derive(Debug, Default)]
+pub struct Inventory {
+    pub objects: Vec<Object>,
+    pub workloads: Vec<Workload>,
+    pub rbac: Rbac,
+    service_accounts: HashMap<String, usize>,
+    config_maps: HashMap<String, usize>,
+    secrets: HashMap<String, usize>,
+    hpas: HashMap<String, Hpa>,
+    /// FlowSchemas (API Priority and Fairness).
+    pub flow_schemas: Vec<usize>,
+}
+
+/// Kinds the analysis reads; the others are dropped as soon as they are
+/// identified. Front ends may drop documents of other kinds even earlier.
+pub fn is_analyzed_kind(kind: &str) -> bool {
+    matches!(
+        kind,
+        "DaemonSet"
+            | "Deployment"
+            | "StatefulSet"
+            | "ReplicaSet"
+            | "ReplicationController"
+            | "Job"
+            | "CronJob"
+            | "Pod"
+            | "ServiceAccount"
+            | "Role"
+            | "ClusterRole"
+            | "RoleBinding"
+            | "ClusterRoleBinding"
+            | "ConfigMap"
+            | "Secret"
+            | "HorizontalPodAutoscaler"
+            | "FlowSchema"
+            | "PriorityLevelConfiguration"
+            | "Namespace"
+    )
+}
+
+fn key(ns: &str, name: &str) -> String {
+    format!("{ns}/{name}")
+}
+
+impl Inventory {
+    /// Indexes `objects`, reporting objects defined twice (the later wins, as
+    /// with `kubectl apply`) and objects whose fields have the wrong types.
+    pub fn build(objects: Vec<Object>, diagnostics: &mut Vec<Diagnostic>) -> Inventory {
+        let mut seen: HashMap<(Box<str>, String), Location> = HashMap::new();
+        let mut kept_objects = Vec::with_capacity(objects.len());
+        for obj in objects {
+            if !is_analyzed_kind(&obj.kind) {
+                continue;
+            }
+            let id = (obj.kind.clone(), key(obj.ns(), &obj.name));
+            let here = obj.loc(obj.name_span);
+            if let Some(first) = seen.insert(id, here) {
+                diagnostics.push(input::duplicate(here, first, &obj.display()));
+            }
+            kept_objects.push(obj);
+        }
+        // Later definitions win: drop the earlier copies.
+        let mut last: HashMap<(Box<str>, String), usize> = HashMap::new();
+        for (i, obj) in kept_objects.iter().enumerate() {
+            last.insert((obj.kind.clone(), key(obj.ns(), &obj.name)), i);
+        }
+        let objects: Vec<Object> = kept_objects
+            .into_iter()
+            .enumerate()
+            .filter(|(i, obj)| last.get(&(obj.kind.clone(), key(obj.ns(), &obj.name))) == Some(i))
+            .map(|(_, o)| o)
+            .collect();
+
+        let rbac = Rbac::build(&objects, diagnostics);
+        let mut inv = Inventory { rbac, ..Inventory::default() };
+        for (i, obj) in objects.iter().enumerate() {
+            let k = key(obj.ns(), &obj.name);
+            match &*obj.kind {
+                "ServiceAccount" => {
+                    if let Err(e) = Fields::new(&obj.node, "").and_then(|f| f.bool("automountServiceAccountToken")) {
+                        diagnostics.push(input::invalid(obj.loc(e.span), e.message));
+                        continue;
+                    }
+                    inv.service_accounts.insert(k, i);
+                }
+                "ConfigMap" => {
+                    if let Err(e) = Fields::new(&obj.node, "").and_then(|f| f.str_map("data")) {
+                        diagnostics.push(input::invalid(obj.loc(e.span), e.message));
+                        continue;
+                    }
+                    inv.config_maps.insert(k, i);
+                }
+                "Secret" => {
+                    let checked =
+                        Fields::new(&obj.node, "").and_then(|f| f.str_map("data").and(f.str_map("stringData")));
+                    if let Err(e) = checked {
+                        diagnostics.push(input::invalid(obj.loc(e.span), e.message));
+                        continue;
+                    }
+                    inv.secrets.insert(k, i);
+                }
+                "HorizontalPodAutoscaler" => match read_hpa(obj) {
+                    Ok(Some((target, max, span))) => {
+                        inv.hpas.insert(target, Hpa { object: i, max_replicas: max, max_location: obj.loc(span) });
+                    }
+                    Ok(None) => {}
+                    Err(e) => diagnostics.push(input::invalid(obj.loc(e.span), e.message)),
+                },
+                "FlowSchema" => inv.flow_schemas.push(i),
+                _ => {
+                    if let Some(w) = Workload::read(i, obj) {
+                        match w {
+                            Ok(w) => inv.workloads.push(w),
+                            Err(e) => diagnostics.push(input::invalid(obj.loc(e.span), e.message)),
+                        }
+                    }
+                }
+            }
+        }
+        inv.objects = objects;
+        inv
+    }
+
+    pub fn object(&self, index: usize) -> &Object {
+        &self.objects[index]
+    }
+
+    pub fn service_account(&self, namespace: &str, name: &str) -> Option<&Object> {
+        self.service_accounts.get(&key(namespace, name)).map(|&i| &self.objects[i])
+    }
+
+    pub fn config_map(&self, namespace: &str, name: &str) -> Option<&Object> {
+        self.config_maps.get(&key(namespace, name)).map(|&i| &self.objects[i])
+    }
+
+    pub fn secret(&self, namespace: &str, name: &str) -> Option<&Object> {
+        self.secrets.get(&key(namespace, name)).map(|&i| &self.objects[i])
+    }
+
+    /// The HPA that scales `kind namespace/name`, if any.
+    pub fn hpa_for(&self, namespace: &str, kind: &str, name: &str) -> Option<&Hpa> {
+        self.hpas.get(&format!("{namespace}/{kind}/{name}"))
+    }
+}
+
+fn read_hpa(obj: &Object) -> crate::fields::FieldResult<Option<(String, i64, Span)>> {
+    let f = Fields::new(&obj.node, "")?;
+    let Some(spec) = f.map("spec")? else {
+        return Ok(None);
+    };
+    let sf = spec.fields();
+    let Some(target) = sf.map("scaleTargetRef")? else {
+        return Ok(None);
+    };
+    let tf = target.fields();
+    let (Some(kind), Some(name)) = (tf.str("kind")?, tf.str("name")?) else {
+        return Ok(None);
+    };
+    let Some(max) = sf.int("maxReplicas")? else {
+        return Ok(None);
+    };
+    Ok(Some((format!("{}/{}/{}", obj.ns(), kind.value, name.value), max.value, max.span)))
+}

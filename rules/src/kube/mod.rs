@@ -1,0 +1,3 @@
+//! Facts about the Kubernetes API itself.
+
+pub mod resources;

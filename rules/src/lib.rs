@@ -1,0 +1,114 @@
+//! apiload's engine: joins what no single object shows — workload →
+//! ServiceAccount → bindings → roles → the agent's own configuration — and
+//! multiplies by the production cluster's size.
+//!
+//! The engine is pure: no filesystem, network or async runtime. Front ends
+//! turn their input into [`Sources`] and documents (with `apiload_yaml`), hand
+//! them to an [`Input`], and render the [`Report`]'s diagnostics their own way.
+//!
+//! ```
+//! use apiload_rules::{Input, Options, Sources};
+//! let mut sources = Sources::new();
+//! let text = b"apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: agent\n";
+//! let id = sources.add("sa.yaml", text);
+//! let mut input = Input::new(Options::default());
+//! input.add_documents(id, apiload_yaml::load_stream(text, &Default::default()));
+//! let report = input.analyze(&sources);
+//! assert!(report.diagnostics.is_empty());
+//! ```
+
+pub mod analysis;
+pub mod behaviour;
+pub mod diagnostic;
+pub mod fields;
+pub mod inventory;
+pub mod kube;
+pub mod object;
+pub mod options;
+pub mod rbac;
+pub mod rules;
+pub mod source;
+pub mod workload;
+
+pub use analysis::WorkloadAnalysis;
+pub use diagnostic::{Category, Diagnostic, Edit, Fix, ObjectRef, Related, Severity};
+pub use inventory::Inventory;
+pub use object::Object;
+pub use options::{ClusterProfile, Options};
+pub use rules::RuleMeta;
+pub use source::{Location, Source, SourceId, Sources};
+
+use apiload_yaml::{Document, LoadError};
+
+/// Objects gathered from any number of sources, waiting to be analysed.
+pub struct Input {
+    options: Options,
+    objects: Vec<Object>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Input {
+    pub fn new(options: Options) -> Input {
+        Input { options, objects: Vec::new(), diagnostics: Vec::new() }
+    }
+
+    /// Adds the documents loaded from one source; load errors become findings.
+    pub fn add_documents(&mut self, source: SourceId, documents: Vec<Result<Document, LoadError>>) {
+        for doc in documents {
+            self.add_document(source, doc);
+        }
+    }
+
+    pub fn add_document(&mut self, source: SourceId, document: Result<Document, LoadError>) {
+        match document {
+            Ok(doc) => object::objects_from_document(
+                source,
+                doc.root,
+                &self.options.default_namespace,
+                &mut self.objects,
+                &mut self.diagnostics,
+            ),
+            Err(e) => {
+                let mut d = rules::input::invalid(Location::new(source, e.span), e.message);
+                for (span, message) in e.related {
+                    d = d.related(Location::new(source, span), message);
+                }
+                self.diagnostics.push(d);
+            }
+        }
+    }
+
+    /// Adds an object built elsewhere (an AdmissionReview's object).
+    pub fn add_object(&mut self, object: Object) {
+        self.objects.push(object);
+    }
+
+    /// Indexes everything, analyses every workload and runs every rule.
+    pub fn analyze(self, sources: &Sources) -> Report {
+        let Input { options, objects, mut diagnostics } = self;
+        let inventory = Inventory::build(objects, &mut diagnostics);
+        let analyses = analysis::analyze_workloads(&inventory, &options);
+        let ctx = rules::Context { sources, inventory: &inventory, analyses: &analyses, options: &options };
+        for rule in rules::ALL {
+            if let Some(check) = rule.check {
+                check(&ctx, &mut diagnostics);
+            }
+        }
+        diagnostics.sort_by(|a, b| {
+            (a.location.source, a.location.span.start, a.rule.id).cmp(&(
+                b.location.source,
+                b.location.span.start,
+                b.rule.id,
+            ))
+        });
+        Report { inventory, analyses, diagnostics, options }
+    }
+}
+
+/// Everything an analysis found.
+pub struct Report {
+    pub inventory: Inventory,
+    pub analyses: Vec<WorkloadAnalysis>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub options: Options,
+}

@@ -1,0 +1,347 @@
+//! Effective RBAC: who may do what, exactly as the API server's RBAC
+//! authorizer decides it (`k8s.io/kubernetes/plugin/pkg/auth/authorizer/rbac`).
+//!
+//! - A RoleBinding grants in its own namespace, even when its roleRef is a
+//!   ClusterRole; a ClusterRoleBinding grants everywhere.
+//! - Subjects reach a ServiceAccount as `ServiceAccount` (namespace defaulting
+//!   to a RoleBinding's own), as the user `system:serviceaccount:<ns>:<name>`,
+//!   and through the groups `system:serviceaccounts`,
+//!   `system:serviceaccounts:<ns>` and `system:authenticated`.
+//! - ClusterRoles with an `aggregationRule` hold the rules of every ClusterRole
+//!   whose labels match, transitively (the aggregation controller's result).
+//! - Built-in bootstrap roles and bindings are known without being in the input.
+//! - A roleRef that names no known role is unresolved: it grants nothing here,
+//!   and the engine says so instead of guessing.
+
+mod bootstrap;
+pub mod model;
+
+use crate::diagnostic::Diagnostic;
+use crate::fields::{FieldResult, Fields};
+use crate::object::Object;
+use crate::rules::input;
+use crate::source::Location;
+pub use model::*;
+use std::collections::HashMap;
+
+/// Where a grant applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope<'a> {
+    /// Every namespace, and cluster-scoped collections.
+    Cluster,
+    /// One namespace.
+    Namespace(&'a str),
+}
+
+/// One path by which a subject holds a role.
+#[derive(Clone, Copy, Debug)]
+pub struct Grant<'a> {
+    pub binding: &'a BindingDef,
+    pub subject: &'a Subject,
+    /// `None` when the roleRef is unresolved.
+    pub role: Option<RoleId>,
+    pub scope: Scope<'a>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RoleId(pub usize);
+
+#[derive(Clone, Copy, Debug)]
+struct SubjectRef {
+    binding: usize,
+    subject: usize,
+}
+
+/// The RBAC objects of an input plus the built-in ones, indexed for queries.
+#[derive(Debug, Default)]
+pub struct Rbac {
+    roles: Vec<RoleDef>,
+    role_index: HashMap<String, usize>,
+    bindings: Vec<BindingDef>,
+    by_service_account: HashMap<String, Vec<SubjectRef>>,
+    by_group: HashMap<Box<str>, Vec<SubjectRef>>,
+    /// Per role: its rules after aggregation, as (role, rule index).
+    effective: Vec<Vec<(usize, usize)>>,
+}
+
+fn role_key(namespace: Option<&str>, name: &str) -> String {
+    format!("{}/{}", namespace.unwrap_or(""), name)
+}
+
+fn sa_key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+const SA_USER_PREFIX: &str = "system:serviceaccount:";
+
+impl Rbac {
+    /// Indexes the RBAC objects among `objects`. Objects with wrong field
+    /// types are reported and left out.
+    pub fn build(objects: &[Object], diagnostics: &mut Vec<Diagnostic>) -> Rbac {
+        let mut rbac = Rbac::default();
+        let (roles, bindings) = bootstrap::builtin();
+        for role in roles {
+            rbac.add_role(role);
+        }
+        for obj in objects {
+            let parsed = match &*obj.kind {
+                "Role" | "ClusterRole" => parse_role(obj).map(|r| rbac.add_role(r)),
+                "RoleBinding" | "ClusterRoleBinding" => parse_binding(obj).map(|b| rbac.bindings.push(b)),
+                _ => Ok(()),
+            };
+            if let Err(e) = parsed {
+                diagnostics.push(input::invalid(obj.loc(e.span), e.message));
+            }
+        }
+        rbac.bindings.extend(bindings);
+        rbac.index_subjects();
+        rbac.aggregate();
+        rbac
+    }
+
+    fn add_role(&mut self, role: RoleDef) {
+        let key = role_key(role.namespace.as_deref(), &role.name);
+        match self.role_index.get(&key) {
+            Some(&i) => self.roles[i] = role,
+            None => {
+                self.role_index.insert(key, self.roles.len());
+                self.roles.push(role);
+            }
+        }
+    }
+
+    fn index_subjects(&mut self) {
+        for (bi, b) in self.bindings.iter().enumerate() {
+            for (si, s) in b.subjects.iter().enumerate() {
+                let r = SubjectRef { binding: bi, subject: si };
+                match &s.kind {
+                    SubjectKind::ServiceAccount { namespace, name } => {
+                        self.by_service_account.entry(sa_key(namespace, name)).or_default().push(r);
+                    }
+                    SubjectKind::User(user) => {
+                        if let Some((ns, name)) = user.strip_prefix(SA_USER_PREFIX).and_then(|r| r.split_once(':')) {
+                            self.by_service_account.entry(sa_key(ns, name)).or_default().push(r);
+                        }
+                    }
+                    SubjectKind::Group(g) => self.by_group.entry(g.clone()).or_default().push(r),
+                }
+            }
+        }
+    }
+
+    /// Computes every role's rules after aggregation.
+    fn aggregate(&mut self) {
+        let n = self.roles.len();
+        let mut effective = vec![Vec::new(); n];
+        for (i, slot) in effective.iter_mut().enumerate() {
+            let mut seen = vec![false; n];
+            let mut stack = vec![i];
+            seen[i] = true;
+            while let Some(j) = stack.pop() {
+                let role = &self.roles[j];
+                slot.extend((0..role.rules.len()).map(|k| (j, k)));
+                let Some(selectors) = &role.aggregation else {
+                    continue;
+                };
+                for (k, other) in self.roles.iter().enumerate() {
+                    if !seen[k]
+                        && other.kind == RoleKind::ClusterRole
+                        && selectors.iter().any(|s| s.matches(&other.labels))
+                    {
+                        seen[k] = true;
+                        stack.push(k);
+                    }
+                }
+            }
+        }
+        self.effective = effective;
+    }
+
+    pub fn role(&self, id: RoleId) -> &RoleDef {
+        &self.roles[id.0]
+    }
+
+    pub fn roles(&self) -> impl Iterator<Item = (RoleId, &RoleDef)> {
+        self.roles.iter().enumerate().map(|(i, r)| (RoleId(i), r))
+    }
+
+    pub fn bindings(&self) -> &[BindingDef] {
+        &self.bindings
+    }
+
+    /// The role a binding refers to, if it is known.
+    pub fn resolve(&self, binding: &BindingDef) -> Option<RoleId> {
+        let key = match binding.role_kind {
+            RoleKind::Role => role_key(binding.namespace.as_deref(), &binding.role_name),
+            RoleKind::ClusterRole => role_key(None, &binding.role_name),
+        };
+        self.role_index.get(&key).map(|&i| RoleId(i))
+    }
+
+    /// Rules of a role after aggregation, with the role each rule comes from.
+    pub fn rules(&self, id: RoleId) -> impl Iterator<Item = (&RoleDef, &PolicyRule)> {
+        self.effective[id.0].iter().map(|&(r, k)| (&self.roles[r], &self.roles[r].rules[k]))
+    }
+
+    /// Every binding through which the ServiceAccount `namespace/name` holds a role.
+    pub fn grants_of_service_account(&self, namespace: &str, name: &str) -> Vec<Grant<'_>> {
+        let mut refs: Vec<SubjectRef> = Vec::new();
+        if let Some(v) = self.by_service_account.get(&sa_key(namespace, name)) {
+            refs.extend(v);
+        }
+        for group in ["system:serviceaccounts", "system:authenticated"] {
+            if let Some(v) = self.by_group.get(group) {
+                refs.extend(v);
+            }
+        }
+        if let Some(v) = self.by_group.get(format!("system:serviceaccounts:{namespace}").as_str()) {
+            refs.extend(v);
+        }
+        refs.iter()
+            .filter_map(|r| {
+                let binding = &self.bindings[r.binding];
+                let subject = &binding.subjects[r.subject];
+                // A ServiceAccount subject without a namespace means the binding's own;
+                // in a ClusterRoleBinding it matches nothing.
+                if let SubjectKind::ServiceAccount { namespace: sns, .. } = &subject.kind
+                    && sns.is_empty()
+                {
+                    return None;
+                }
+                let scope = match &binding.namespace {
+                    None => Scope::Cluster,
+                    Some(ns) => Scope::Namespace(ns),
+                };
+                Some(Grant { binding, subject, role: self.resolve(binding), scope })
+            })
+            .collect()
+    }
+}
+
+fn parse_labels(f: &Fields<'_>) -> FieldResult<Vec<(Box<str>, Box<str>)>> {
+    Ok(match f.map("metadata")? {
+        Some(m) => m.fields().str_map("labels")?.into_iter().map(|(k, v)| (k.value.into(), v.value.into())).collect(),
+        None => Vec::new(),
+    })
+}
+
+fn boxed(v: Vec<crate::fields::Spanned<&str>>) -> Vec<Box<str>> {
+    v.into_iter().map(|s| s.value.into()).collect()
+}
+
+fn parse_role(obj: &Object) -> FieldResult<RoleDef> {
+    let f = Fields::new(&obj.node, "")?;
+    let mut rules = Vec::new();
+    for rule in f.maps("rules")? {
+        let rf = rule.fields();
+        let loc = |key: &str| obj.loc(rule.node.get(key).map_or(rule.node.span, |n| n.span));
+        rules.push(PolicyRule {
+            api_groups: boxed(rf.strs("apiGroups")?),
+            resources: boxed(rf.strs("resources")?),
+            verbs: boxed(rf.strs("verbs")?),
+            resource_names: boxed(rf.strs("resourceNames")?),
+            origin: Some(RuleOrigin {
+                rule: obj.loc(rule.node.span),
+                verbs: loc("verbs"),
+                resources: loc("resources"),
+            }),
+        });
+    }
+    let kind = if &*obj.kind == "Role" { RoleKind::Role } else { RoleKind::ClusterRole };
+    let aggregation = match (kind, f.map("aggregationRule")?) {
+        (RoleKind::ClusterRole, Some(agg)) => {
+            let mut selectors = Vec::new();
+            for sel in agg.fields().maps("clusterRoleSelectors")? {
+                let sf = sel.fields();
+                let mut selector = LabelSelector {
+                    match_labels: sf
+                        .str_map("matchLabels")?
+                        .into_iter()
+                        .map(|(k, v)| (k.value.into(), v.value.into()))
+                        .collect(),
+                    match_expressions: Vec::new(),
+                };
+                for e in sf.maps("matchExpressions")? {
+                    let ef = e.fields();
+                    selector.match_expressions.push(LabelExpression {
+                        key: ef.str("key")?.map(|s| s.value).unwrap_or_default().into(),
+                        operator: ef.str("operator")?.map(|s| s.value).unwrap_or_default().into(),
+                        values: boxed(ef.strs("values")?),
+                    });
+                }
+                selectors.push(selector);
+            }
+            Some(selectors)
+        }
+        _ => None,
+    };
+    Ok(RoleDef {
+        kind,
+        namespace: obj.namespace.clone(),
+        name: obj.name.clone(),
+        labels: parse_labels(&f)?,
+        rules,
+        aggregation,
+        location: Some(obj.loc(obj.name_span)),
+    })
+}
+
+fn parse_binding(obj: &Object) -> FieldResult<BindingDef> {
+    let f = Fields::new(&obj.node, "")?;
+    let kind = if &*obj.kind == "RoleBinding" { RoleKind::Role } else { RoleKind::ClusterRole };
+    let role_ref = f
+        .map("roleRef")?
+        .ok_or_else(|| crate::fields::FieldError::new(obj.name_span, format!("{} has no `roleRef`", obj.display())))?;
+    let rf = role_ref.fields();
+    let role_kind = match rf.str("kind")?.map(|s| s.value) {
+        Some("Role") if kind == RoleKind::Role => RoleKind::Role,
+        Some("ClusterRole") => RoleKind::ClusterRole,
+        other => {
+            return Err(crate::fields::FieldError::new(
+                role_ref.node.get("kind").map_or(role_ref.node.span, |n| n.span),
+                format!(
+                    "`roleRef.kind` must be {}, not {:?}",
+                    if kind == RoleKind::Role { "Role or ClusterRole" } else { "ClusterRole" },
+                    other.unwrap_or("")
+                ),
+            ));
+        }
+    };
+    let role_name = rf.str("name")?.map(|s| s.value).unwrap_or_default();
+    let mut subjects = Vec::new();
+    for s in f.maps("subjects")? {
+        let sf = s.fields();
+        let name = sf.str("name")?.map(|s| s.value).unwrap_or_default();
+        let kind = match sf.str("kind")?.map(|s| s.value).unwrap_or_default() {
+            "ServiceAccount" => {
+                let ns = match sf.str("namespace")? {
+                    Some(ns) if !ns.value.is_empty() => ns.value,
+                    _ => obj.namespace.as_deref().filter(|_| kind == RoleKind::Role).unwrap_or(""),
+                };
+                SubjectKind::ServiceAccount { namespace: ns.into(), name: name.into() }
+            }
+            "User" => SubjectKind::User(name.into()),
+            "Group" => SubjectKind::Group(name.into()),
+            _ => continue,
+        };
+        subjects.push(Subject { kind, location: Some(obj.loc(s.node.span)) });
+    }
+    Ok(BindingDef {
+        kind,
+        namespace: if kind == RoleKind::Role { obj.namespace.clone() } else { None },
+        name: obj.name.clone(),
+        role_kind,
+        role_name: role_name.into(),
+        role_ref: Some(obj.loc(role_ref.node.span)),
+        subjects,
+        location: Some(obj.loc(obj.name_span)),
+    })
+}
+
+/// Convenience for messages: where a grant's role rule is, or the role's name when built in.
+pub fn rule_location(rule: &PolicyRule) -> Option<Location> {
+    rule.origin.map(|o| o.verbs)
+}
+
+#[cfg(test)]
+mod tests;

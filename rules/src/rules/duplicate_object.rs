@@ -1,0 +1,23 @@
+use super::RuleMeta;
+use crate::diagnostic::{Category, Diagnostic, Severity};
+use crate::source::Location;
+
+pub static RULE: RuleMeta = RuleMeta {
+    id: "AL002",
+    name: "duplicate-object",
+    category: Category::Input,
+    severity: Severity::Warning,
+    summary: "The same object defined twice in one input",
+    detects: "Two documents with the same kind, namespace and name.",
+    why: "Applied in order, the later definition replaces the earlier one, so half of what the \
+input says never reaches the cluster. apiload analyses the later one, as the cluster would \
+keep it.",
+    example: "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: agent\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: agent\n",
+    fix: "Remove one of the two definitions, or rename one.",
+    check: None,
+};
+
+pub fn diagnostic(here: Location, first: Location, what: &str) -> Diagnostic {
+    Diagnostic::new(&RULE, here, format!("{what} is defined twice; this later definition replaces the first"))
+        .related(first, "first definition")
+}
