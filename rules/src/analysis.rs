@@ -6,8 +6,9 @@ use crate::inventory::Inventory;
 use crate::kube::resources::{self, CATALOG, ResourceInfo};
 use crate::object::Object;
 use crate::options::Options;
+use crate::profile::ProfileSet;
 use crate::rbac::{Grant, PolicyRule, RoleDef, Scope};
-use crate::source::Location;
+use crate::source::{Location, Sources};
 use crate::workload::{VolumeSource, Workload, WorkloadKind};
 use std::collections::BTreeMap;
 
@@ -98,6 +99,11 @@ impl CollectionAccess {
         resources::display(&self.group, &self.resource)
     }
 
+    /// See [`resources::is_sizeable`].
+    pub fn is_sizeable(&self) -> bool {
+        resources::is_sizeable(self.info)
+    }
+
     /// Cluster-scoped and about one object per node (Nodes, CSINodes, CiliumNodes).
     pub fn is_node_collection(&self) -> bool {
         self.info.is_some_and(|i| !i.namespaced && i.grows_with_nodes())
@@ -121,6 +127,14 @@ pub struct GrantPath {
     pub wildcard: bool,
 }
 
+impl Access {
+    /// The access to a collection, through a wildcard grant if need be.
+    pub fn find(&self, group: &str, resource: &str) -> Option<&CollectionAccess> {
+        let get = |g: &str, r: &str| self.collections.get(&(Box::from(g), Box::from(r)));
+        get(group, resource).or_else(|| get(group, "*")).or_else(|| get("*", resource)).or_else(|| get("*", "*"))
+    }
+}
+
 impl WorkloadAnalysis {
     pub fn cluster_collections(&self) -> impl Iterator<Item = &CollectionAccess> {
         self.access.collections.values().filter(|c| c.cluster_wide)
@@ -131,7 +145,12 @@ impl WorkloadAnalysis {
     }
 }
 
-pub fn analyze_workloads(inv: &Inventory, options: &Options) -> Vec<WorkloadAnalysis> {
+pub fn analyze_workloads(
+    sources: &Sources,
+    inv: &Inventory,
+    profiles: &ProfileSet,
+    options: &Options,
+) -> Vec<WorkloadAnalysis> {
     inv.workloads
         .iter()
         .enumerate()
@@ -140,7 +159,7 @@ pub fn analyze_workloads(inv: &Inventory, options: &Options) -> Vec<WorkloadAnal
             let fanout = fan_out(inv, w, obj, options);
             let identity = identity(inv, w, obj);
             let access = access(inv, &identity);
-            let behaviour = behaviour::infer(inv, w, obj, &access);
+            let behaviour = behaviour::infer(sources, inv, profiles, w, obj, &access);
             WorkloadAnalysis { workload: i, fanout, identity, access, behaviour }
         })
         .collect()

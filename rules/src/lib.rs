@@ -19,12 +19,14 @@
 
 pub mod analysis;
 pub mod behaviour;
+pub mod config;
 pub mod diagnostic;
 pub mod fields;
 pub mod inventory;
 pub mod kube;
 pub mod object;
 pub mod options;
+pub mod profile;
 pub mod rbac;
 pub mod rules;
 pub mod source;
@@ -43,13 +45,19 @@ use apiload_yaml::{Document, LoadError};
 /// Objects gathered from any number of sources, waiting to be analysed.
 pub struct Input {
     options: Options,
+    profiles: profile::ProfileSet,
     objects: Vec<Object>,
     diagnostics: Vec<Diagnostic>,
 }
 
 impl Input {
+    /// An input analysed with the built-in agent profiles.
     pub fn new(options: Options) -> Input {
-        Input { options, objects: Vec::new(), diagnostics: Vec::new() }
+        Input::with_profiles(options, profile::ProfileSet::builtin())
+    }
+
+    pub fn with_profiles(options: Options, profiles: profile::ProfileSet) -> Input {
+        Input { options, profiles, objects: Vec::new(), diagnostics: Vec::new() }
     }
 
     /// Adds the documents loaded from one source; load errors become findings.
@@ -85,9 +93,9 @@ impl Input {
 
     /// Indexes everything, analyses every workload and runs every rule.
     pub fn analyze(self, sources: &Sources) -> Report {
-        let Input { options, objects, mut diagnostics } = self;
+        let Input { options, profiles, objects, mut diagnostics } = self;
         let inventory = Inventory::build(objects, &mut diagnostics);
-        let analyses = analysis::analyze_workloads(&inventory, &options);
+        let analyses = analysis::analyze_workloads(sources, &inventory, &profiles, &options);
         let ctx = rules::Context { sources, inventory: &inventory, analyses: &analyses, options: &options };
         for rule in rules::ALL {
             if let Some(check) = rule.check {

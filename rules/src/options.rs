@@ -35,10 +35,22 @@ pub struct Options {
     /// copies (replicas, or an HPA's maxReplicas) fans out like a DaemonSet.
     /// Below it, a workload is central: one controller watching the cluster is normal.
     pub fanout_min_replicas: u64,
+    /// A per-copy client QPS at or above this is as good as no limit.
+    /// Default 1,000: 20 times the kubelet's 50, the highest built-in per-node default.
+    pub max_client_qps: f64,
+    /// The most requests per second all copies of a workload may be allowed
+    /// together (per-copy QPS × copies). Default 5,000,000 (1,000 × 5,000 nodes).
+    pub client_qps_budget: f64,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { default_namespace: "default".into(), cluster: ClusterProfile::default(), fanout_min_replicas: 50 }
+        Options {
+            default_namespace: "default".into(),
+            cluster: ClusterProfile::default(),
+            fanout_min_replicas: 50,
+            max_client_qps: 1_000.0,
+            client_qps_budget: 5_000_000.0,
+        }
     }
 }

@@ -1,24 +1,35 @@
 //! What a workload's API client will actually call.
 //!
-//! Permission is capability, not behaviour. Without knowledge of the agent,
-//! a workload is assumed to use every collection it may list or watch, in the
-//! scope it was granted. One piece of evidence narrows that for any agent: its
-//! node name from the downward API (`fieldRef: spec.nodeName`) handed to it in
-//! its arguments, which is taken as scoping its calls to its node. Merely
-//! defining the variable proves nothing.
+//! Permission is capability, not behaviour. For containers an agent profile
+//! recognises, the profile reads the agent's configuration and says what it
+//! calls (see `crate::profile`). For the rest, every collection the workload
+//! may list or watch is assumed used, in the scope it was granted — unless
+//! its node name from the downward API (`fieldRef: spec.nodeName`) is handed
+//! to it, in its arguments or in a configuration file it mounts, which is
+//! taken as scoping its calls to its node. Merely defining the variable
+//! proves nothing.
+
+mod generic;
 
 use crate::analysis::Access;
 use crate::inventory::Inventory;
 use crate::kube::resources::{self, ResourceInfo};
 use crate::object::Object;
-use crate::source::Location;
-use crate::workload::{EnvSource, Workload};
+use crate::profile::{self, AgentRun, ClientLimits, ProfileSet};
+use crate::source::{Location, Sources};
+use crate::workload::Workload;
+
+pub use generic::{generic_client_limits, node_name_handed};
 
 #[derive(Clone, Debug, Default)]
 pub struct Behaviour {
     pub calls: Vec<ApiCall>,
-    /// Evidence that the workload is told its node name and uses it.
+    /// Evidence that the workload is told its node name and uses it (unknown agents).
     pub node_scope: Option<NodeScope>,
+    /// Containers recognised by a profile, and what the profile made of them.
+    pub agents: Vec<AgentRun>,
+    /// The client rate limit of the container that talks to the API the most.
+    pub client: ClientLimits,
 }
 
 #[derive(Clone, Debug)]
@@ -28,9 +39,30 @@ pub struct ApiCall {
     pub info: Option<&'static ResourceInfo>,
     pub list: bool,
     pub watch: bool,
+    /// Reads single objects by name.
+    pub get: bool,
     pub scope: CallScope,
     /// True when the call is assumed from the grants alone.
     pub inferred: bool,
+    /// What in the agent's configuration makes the call (profiles only).
+    pub origin: Option<CallOrigin>,
+}
+
+/// Why a profiled agent makes a call.
+#[derive(Clone, Debug)]
+pub struct CallOrigin {
+    /// The agent (`OpenTelemetry Collector`).
+    pub agent: String,
+    /// The feature (`k8s_attributes processor `k8s_attributes``).
+    pub feature: String,
+    /// The configuration key that decides.
+    pub evidence: Location,
+    pub because: Option<String>,
+    pub fix: Option<String>,
+    /// Made by the elected leader only.
+    pub central: bool,
+    /// Inherent to the agent's role.
+    pub inherent: Option<String>,
 }
 
 impl ApiCall {
@@ -42,6 +74,21 @@ impl ApiCall {
     pub fn is_node_collection(&self) -> bool {
         self.info.is_some_and(|i| !i.namespaced && i.grows_with_nodes())
     }
+
+    /// A list or watch of the whole collection from every copy.
+    pub fn fans_out(&self) -> bool {
+        self.scope == CallScope::Cluster
+            && (self.list || self.watch)
+            && !self.origin.as_ref().is_some_and(|o| o.central)
+    }
+
+    /// A fan-out the rules report: of a namespaced collection, a collection
+    /// that grows with the cluster, or one the catalog does not know (a
+    /// small fixed-size cluster-scoped collection such as Namespaces or
+    /// StorageClasses is left to the estimate).
+    pub fn reportable_fanout(&self) -> bool {
+        self.fans_out() && resources::is_sizeable(self.info)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -51,6 +98,8 @@ pub enum CallScope {
     Namespaces(Vec<Box<str>>),
     /// Objects of the copy's own node only (field selector `spec.nodeName` or `metadata.name`).
     Node,
+    /// One named object.
+    Object,
 }
 
 #[derive(Clone, Debug)]
@@ -61,54 +110,54 @@ pub struct NodeScope {
     pub location: Location,
 }
 
-pub fn infer(_inv: &Inventory, w: &Workload, obj: &Object, access: &Access) -> Behaviour {
-    let node_scope = node_name_handed(w, obj);
-    let calls = access
-        .collections
-        .values()
-        .map(|c| ApiCall {
-            group: c.group.clone(),
-            resource: c.resource.clone(),
-            info: c.info,
-            list: c.list,
-            watch: c.watch,
-            scope: if !c.cluster_wide {
-                CallScope::Namespaces(c.namespaces.clone())
-            } else if node_scope.is_some() {
-                CallScope::Node
-            } else {
-                CallScope::Cluster
-            },
-            inferred: true,
-        })
-        .collect();
-    Behaviour { calls, node_scope }
-}
-
-/// Finds a `$(VAR)` reference in a container's command or args (or a field
-/// selector built in an env value), where `VAR` comes from `fieldRef: spec.nodeName`.
-pub fn node_name_handed(w: &Workload, obj: &Object) -> Option<NodeScope> {
+/// Infers the calls of a workload's containers.
+pub fn infer(
+    sources: &Sources,
+    inv: &Inventory,
+    profiles: &ProfileSet,
+    w: &Workload,
+    obj: &Object,
+    access: &Access,
+) -> Behaviour {
+    let mut b = Behaviour::default();
+    let mut fallback = false;
     for c in w.containers() {
-        let vars: Vec<&str> = c
-            .env
-            .iter()
-            .filter(|e| matches!(&e.source, EnvSource::FieldRef(p) if &**p == "spec.nodeName"))
-            .map(|e| &*e.name.value)
-            .collect();
-        for var in vars {
-            let reference = format!("$({var})");
-            if let Some(arg) = c.command.iter().chain(&c.args).find(|a| a.value.contains(&reference)) {
-                return Some(NodeScope { variable: var.into(), location: obj.loc(arg.span) });
-            }
-            let selector = format!("spec.nodeName={reference}");
-            for e in &c.env {
-                if let EnvSource::Value(v) = &e.source
-                    && v.value.contains(&selector)
-                {
-                    return Some(NodeScope { variable: var.into(), location: obj.loc(v.span) });
-                }
-            }
+        let command = c.command.first().or(c.args.first()).map(|a| &*a.value).filter(|a| !a.starts_with('-'));
+        let Some(p) = profiles.for_container(c.image.as_ref().map(|i| &*i.value), command) else { continue };
+        let run = profile::run(p, sources, inv, w, obj, c);
+        fallback |= run.fallback;
+        b.agents.push(run);
+    }
+    // Containers a profile recognised account for the pod's calls; unknown
+    // sidecars of a known agent are not assumed to use its grants.
+    if b.agents.is_empty() || fallback {
+        let generic = generic::infer(sources, inv, w, obj, access);
+        b.calls.extend(generic.calls);
+        b.node_scope = generic.node_scope;
+    }
+    for run in &b.agents {
+        if !run.fallback {
+            b.calls.extend(run.calls.iter().filter(|c| granted(access, c)).cloned());
         }
     }
-    None
+    b.client = pick_client(&b.agents).unwrap_or_else(|| generic_client_limits(inv, w, obj));
+    b
+}
+
+/// The limits of the profiled container that sets them (or the first).
+fn pick_client(agents: &[AgentRun]) -> Option<ClientLimits> {
+    agents.iter().find(|a| a.client.qps.is_some()).or(agents.first()).map(|a| a.client.clone())
+}
+
+/// Whether the identity may make the call at all; a call the API server
+/// refuses costs little and is not a fan-out.
+fn granted(access: &Access, call: &ApiCall) -> bool {
+    if call.get && !call.list && !call.watch || call.scope == CallScope::Object {
+        return true;
+    }
+    let Some(a) = access.find(&call.group, &call.resource) else { return false };
+    match &call.scope {
+        CallScope::Namespaces(ns) => a.cluster_wide || ns.iter().all(|n| a.namespaces.contains(n)),
+        _ => a.cluster_wide,
+    }
 }

@@ -242,6 +242,13 @@ pub static CATALOG: &[ResourceInfo] = &[
     ),
 ];
 
+/// Whether a collection is big enough for a per-node watch of it to matter:
+/// namespaced collections, and cluster-scoped ones that grow with nodes, pods
+/// or Services. Unknown collections (custom resources) count.
+pub fn is_sizeable(info: Option<&ResourceInfo>) -> bool {
+    info.is_none_or(|i| i.namespaced || !matches!(i.count, Count::Fixed(_)))
+}
+
 /// Resources that only accept `create` (reviews, bindings): granting `list`
 /// on them grants nothing.
 pub const NOT_COLLECTIONS: &[&str] = &[

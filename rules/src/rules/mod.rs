@@ -10,6 +10,7 @@ use crate::options::Options;
 use crate::source::{Location, Sources};
 use crate::workload::Workload;
 
+mod agent_config_unreadable;
 mod broad_group_list_watch;
 mod duplicate_object;
 mod invalid_manifest;
@@ -19,6 +20,7 @@ mod per_node_node_watch;
 mod per_node_secret_watch;
 mod per_node_wildcard_grant;
 mod support;
+mod unbounded_client;
 mod unresolved_role_ref;
 
 /// Constructors for the findings made while reading input.
@@ -63,12 +65,14 @@ pub static ALL: &[&RuleMeta] = &[
     &invalid_manifest::RULE,
     &duplicate_object::RULE,
     &unresolved_role_ref::RULE,
+    &agent_config_unreadable::RULE,
     &per_node_cluster_watch::RULE,
     &per_node_node_watch::RULE,
     &per_node_capability_only::RULE,
     &per_node_wildcard_grant::RULE,
     &per_node_secret_watch::RULE,
     &broad_group_list_watch::RULE,
+    &unbounded_client::RULE,
 ];
 
 /// Finds a rule by id or name.

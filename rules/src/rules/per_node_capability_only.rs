@@ -74,10 +74,10 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
         if !fans_out_with_credentials(a) {
             continue;
         }
-        if a.behaviour.calls.iter().any(|c| c.scope == CallScope::Cluster) {
+        if a.behaviour.calls.iter().any(|c| c.reportable_fanout()) {
             continue; // AL101/AL102 report the real fan-out
         }
-        let granted: Vec<_> = a.cluster_collections().collect();
+        let granted: Vec<_> = a.cluster_collections().filter(|c| c.is_sizeable()).collect();
         if granted.is_empty() {
             continue;
         }
@@ -87,7 +87,26 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
                 "its node name (`{}` from `spec.nodeName`) is handed to it, which scopes its calls to its node",
                 ns.variable
             ),
-            None => "its configuration makes no cluster-wide calls".to_string(),
+            None => {
+                let agents: Vec<&str> = a.behaviour.agents.iter().map(|r| r.profile.name.as_str()).collect();
+                let scoped: Vec<String> = a
+                    .behaviour
+                    .calls
+                    .iter()
+                    .filter(|c| (c.list || c.watch) && matches!(c.scope, CallScope::Node))
+                    .map(|c| c.display())
+                    .collect();
+                let what = if scoped.is_empty() {
+                    "makes no cluster-wide list or watch".to_string()
+                } else {
+                    format!("lists and watches only its own node's {}", name_list(&scoped, 4))
+                };
+                format!(
+                    "as configured, {} {}",
+                    if agents.is_empty() { "it".to_string() } else { agents.join(" and ") },
+                    what
+                )
+            }
         };
         let mut d = Diagnostic::new(
             &RULE,
@@ -105,6 +124,13 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
         .help(RULE.fix);
         if let Some(ns) = &a.behaviour.node_scope {
             d = d.related(ns.location, format!("node name handed to the agent as `$({})`", ns.variable));
+        }
+        for c in &a.behaviour.calls {
+            if let (Some(o), CallScope::Node) = (&c.origin, &c.scope)
+                && !d.related.iter().any(|r| r.location == o.evidence)
+            {
+                d = d.related(o.evidence, format!("{} is scoped to its node", o.feature));
+            }
         }
         out.push(add_grant_chain(d, granted.iter().flat_map(|c| c.via.iter()), ""));
     }

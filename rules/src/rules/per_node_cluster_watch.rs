@@ -1,7 +1,7 @@
 use super::support::*;
 use super::{Context, RuleMeta};
 use crate::analysis::WorkloadAnalysis;
-use crate::behaviour::{ApiCall, CallScope};
+use crate::behaviour::ApiCall;
 use crate::diagnostic::{Category, Diagnostic, Severity};
 
 pub static RULE: RuleMeta = RuleMeta {
@@ -70,18 +70,9 @@ the node agents ask (the Datadog Cluster Agent pattern). If the agent needs none
     check: Some(check),
 };
 
-/// Cluster-wide calls that are not node collections (those are AL102's).
+/// Reportable cluster-wide calls that are not node collections (those are AL102's).
 pub fn cluster_calls(a: &WorkloadAnalysis) -> Vec<&ApiCall> {
-    a.behaviour.calls.iter().filter(|c| c.scope == CallScope::Cluster && !c.is_node_collection()).collect()
-}
-
-pub fn verbs_phrase(calls: &[&ApiCall]) -> &'static str {
-    let (list, watch) = calls.iter().fold((false, false), |(l, w), c| (l || c.list, w || c.watch));
-    match (list, watch) {
-        (true, true) => "LIST and WATCH",
-        (false, true) => "WATCH",
-        _ => "LIST",
-    }
+    a.behaviour.calls.iter().filter(|c| c.reportable_fanout() && !c.is_node_collection()).collect()
 }
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
@@ -93,28 +84,8 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
         if calls.is_empty() {
             continue;
         }
-        let names: Vec<String> = calls.iter().map(|c| c.display()).collect();
-        let paths: Vec<_> = calls
-            .iter()
-            .filter_map(|c| a.access.collections.get(&(c.group.clone(), c.resource.clone())))
-            .flat_map(|c| c.via.iter())
-            .collect();
-        let builtin = builtin_roles(paths.iter().copied());
-        let via =
-            if builtin.is_empty() { String::new() } else { format!(" (through built-in {})", builtin.join(", ")) };
-        let message = format!(
-            "{} may {} {} across the whole cluster{} {}, and nothing scopes the calls to its node: {} that is {} copies of every cluster-wide watch",
-            workload_name(ctx, a),
-            verbs_phrase(&calls),
-            name_list(&names, 5),
-            via,
-            from_every_copy(a),
-            at_scale(a, ctx),
-            thousands(a.fanout.copies),
-        );
-        let d = Diagnostic::new(&RULE, ctx.identity_location(a), message)
-            .workload(ctx.workload(a).1.reference())
-            .help(RULE.fix);
-        out.push(add_grant_chain(d, paths, ""));
+        let tail =
+            format!("{} that is {} copies of each cluster-wide call", at_scale(a, ctx), thousands(a.fanout.copies));
+        out.push(fanout_diagnostic(&RULE, ctx, a, &calls, "across the whole cluster", &tail));
     }
 }

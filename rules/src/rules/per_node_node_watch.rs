@@ -1,7 +1,5 @@
-use super::per_node_cluster_watch::verbs_phrase;
 use super::support::*;
 use super::{Context, RuleMeta};
-use crate::behaviour::CallScope;
 use crate::diagnostic::{Category, Diagnostic, Severity};
 
 pub static RULE: RuleMeta = RuleMeta {
@@ -70,32 +68,18 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
             continue;
         }
         let calls: Vec<_> =
-            a.behaviour.calls.iter().filter(|c| c.scope == CallScope::Cluster && c.is_node_collection()).collect();
+            a.behaviour.calls.iter().filter(|c| c.reportable_fanout() && c.is_node_collection()).collect();
         if calls.is_empty() {
             continue;
         }
-        let names: Vec<String> = calls.iter().map(|c| c.display()).collect();
-        let paths: Vec<_> = calls
-            .iter()
-            .filter_map(|c| a.access.collections.get(&(c.group.clone(), c.resource.clone())))
-            .flat_map(|c| c.via.iter())
-            .collect();
-        let n = a.fanout.copies;
-        let nodes = ctx.options.cluster.nodes;
-        let message = format!(
-            "{} may {} all {} {}: every node's update reaches every copy, so traffic grows with N²; {} that is {} × {} = {} deliveries per round of node updates",
-            workload_name(ctx, a),
-            verbs_phrase(&calls),
-            name_list(&names, 4),
-            from_every_copy(a),
+        let (n, nodes) = (a.fanout.copies, ctx.options.cluster.nodes);
+        let tail = format!(
+            "every node's update reaches every copy, so traffic grows with N²; {} that is {} × {} = {} deliveries per round of node updates",
             at_scale(a, ctx),
             thousands(n),
             thousands(nodes),
             thousands(n.saturating_mul(nodes)),
         );
-        let d = Diagnostic::new(&RULE, ctx.identity_location(a), message)
-            .workload(ctx.workload(a).1.reference())
-            .help(RULE.fix);
-        out.push(add_grant_chain(d, paths, ""));
+        out.push(fanout_diagnostic(&RULE, ctx, a, &calls, "(every one, cluster-wide)", &tail));
     }
 }

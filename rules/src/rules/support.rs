@@ -1,8 +1,9 @@
 //! Wording and chains shared by the fan-out rules.
 
-use super::Context;
+use super::{Context, RuleMeta};
 use crate::analysis::{Basis, GrantPath, WorkloadAnalysis};
-use crate::diagnostic::Diagnostic;
+use crate::behaviour::{ApiCall, CallOrigin};
+use crate::diagnostic::{Diagnostic, Severity};
 use crate::source::Location;
 
 /// `5000` → `5,000`.
@@ -88,6 +89,98 @@ pub fn builtin_roles<'p>(paths: impl IntoIterator<Item = &'p GrantPath>) -> Vec<
 /// The workload's name for messages: `DaemonSet monitoring/agent`.
 pub fn workload_name(ctx: &Context<'_>, a: &WorkloadAnalysis) -> String {
     ctx.workload(a).1.display()
+}
+
+/// "LIST and WATCH" / "WATCH" / "LIST" for a set of calls.
+pub fn verbs_phrase(calls: &[&ApiCall]) -> &'static str {
+    let (list, watch) = calls.iter().fold((false, false), |(l, w), c| (l || c.list, w || c.watch));
+    match (list, watch) {
+        (true, true) => "LIST and WATCH",
+        (false, true) => "WATCH",
+        _ => "LIST",
+    }
+}
+
+/// "lists and watches" / "watches" / "lists" (third person).
+pub fn verbs_3rd(calls: &[&ApiCall]) -> &'static str {
+    match verbs_phrase(calls) {
+        "LIST and WATCH" => "lists and watches",
+        "WATCH" => "watches",
+        _ => "lists",
+    }
+}
+
+/// A fan-out finding about `calls`: the sentence naming what calls what, the
+/// configuration keys and grants as related spans, the agent's fix.
+/// `tail` ends the message with the numbers.
+pub fn fanout_diagnostic(
+    rule: &'static RuleMeta,
+    ctx: &Context<'_>,
+    a: &WorkloadAnalysis,
+    calls: &[&ApiCall],
+    scope: &str,
+    tail: &str,
+) -> Diagnostic {
+    let inferred: Vec<&ApiCall> = calls.iter().copied().filter(|c| c.origin.is_none()).collect();
+    // Profiled calls, grouped by (agent, feature) in order.
+    let mut features: Vec<(&CallOrigin, Vec<&ApiCall>)> = Vec::new();
+    for c in calls {
+        let Some(o) = &c.origin else { continue };
+        match features.iter_mut().find(|(f, _)| f.agent == o.agent && f.feature == o.feature) {
+            Some((_, v)) => v.push(c),
+            None => features.push((o, vec![c])),
+        }
+    }
+    let paths: Vec<&GrantPath> =
+        calls.iter().filter_map(|c| a.access.find(&c.group, &c.resource)).flat_map(|c| c.via.iter()).collect();
+    let mut parts = Vec::new();
+    let mut agents: Vec<&str> = Vec::new();
+    for (origin, cs) in &features {
+        if !agents.contains(&origin.agent.as_str()) {
+            agents.push(&origin.agent);
+        }
+        let names: Vec<String> = cs.iter().map(|c| c.display()).collect();
+        parts.push(format!("its {} {} {}", origin.feature, verbs_3rd(cs), name_list(&names, 5)));
+    }
+    let who = workload_name(ctx, a);
+    let from = from_every_copy(a);
+    let profiled = (!features.is_empty()).then(|| format!("{who} runs {}: {}", agents.join(" and "), parts.join("; ")));
+    let mut message = match (profiled, inferred.is_empty()) {
+        (Some(p), true) => format!("{p} {scope} {from}: {tail}"),
+        (profiled, false) => {
+            let names: Vec<String> = inferred.iter().map(|c| c.display()).collect();
+            let builtin = builtin_roles(paths.iter().copied());
+            let via = if builtin.is_empty() { String::new() } else { format!(" (through built-in {})", builtin.join(", ")) };
+            let may = format!("may {} {}{via} {scope} {from}", verbs_phrase(&inferred), name_list(&names, 5));
+            match profiled {
+                Some(p) => format!("{p}; another container {may}: {tail}"),
+                None => format!("{who} {may}, and nothing scopes the calls to its node: {tail}"),
+            }
+        }
+        (None, true) => format!("{who} {scope} {from}: {tail}"),
+    };
+    let inherent: Vec<&str> = features.iter().filter_map(|(o, _)| o.inherent.as_deref()).collect();
+    let all_inherent = inferred.is_empty() && !features.is_empty() && inherent.len() == features.len();
+    if all_inherent {
+        message.push_str(&format!(" (inherent to its role: {})", inherent[0]));
+    }
+    let help = features.iter().find_map(|(o, _)| o.fix.clone()).unwrap_or_else(|| rule.fix.to_string());
+    let mut d =
+        Diagnostic::new(rule, ctx.identity_location(a), message).workload(ctx.workload(a).1.reference()).help(help);
+    if all_inherent && d.severity > Severity::Warning {
+        d = d.severity(Severity::Warning);
+    }
+    for (origin, cs) in &features {
+        let names: Vec<String> = cs.iter().map(|c| c.display()).collect();
+        let text = match &origin.because {
+            Some(b) => format!("{}: {b}", origin.feature),
+            None => format!("{} {} {}", origin.feature, verbs_3rd(cs), name_list(&names, 5)),
+        };
+        if !d.related.iter().any(|r| r.location == origin.evidence) && origin.evidence != d.location {
+            d = d.related(origin.evidence, text);
+        }
+    }
+    add_grant_chain(d, paths, "")
 }
 
 /// Skips workloads that cannot call the API or do not fan out.

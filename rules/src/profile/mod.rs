@@ -1,0 +1,130 @@
+//! Agent profiles: what real agents do with their permissions, as data.
+//!
+//! A profile recognises an agent (by image or command), says where its
+//! configuration lives and in which language, and lists what the agent calls
+//! under which conditions — JSONPath over a document built from the
+//! configuration, environment, arguments and image version (see `context`).
+//! The built-in profiles live in `rules/profiles/*.yaml` and are embedded at
+//! build time; users add their own with the same format (`docs/profiles.md`).
+
+pub mod context;
+mod eval;
+mod load;
+pub mod model;
+
+pub use eval::{AgentRun, ClientLimits, ConfigProblem, command_line, flag_value, run};
+pub use load::ProfileError;
+pub use model::Profile;
+
+use apiload_yaml::{Limits, Span};
+use std::sync::{Arc, OnceLock};
+
+include!(concat!(env!("OUT_DIR"), "/builtin_profiles.rs"));
+
+/// The profiles an analysis uses.
+#[derive(Clone, Debug)]
+pub struct ProfileSet {
+    profiles: Vec<Arc<Profile>>,
+}
+
+/// A profile that could not be read, with where.
+#[derive(Clone, Debug)]
+pub struct LoadError {
+    pub span: Span,
+    pub message: String,
+}
+
+static BUILTIN: OnceLock<ProfileSet> = OnceLock::new();
+
+impl ProfileSet {
+    /// The profiles shipped with apiload.
+    pub fn builtin() -> ProfileSet {
+        BUILTIN
+            .get_or_init(|| {
+                let mut set = ProfileSet { profiles: Vec::new() };
+                for (name, text) in BUILTIN_PROFILES {
+                    // Built-in profiles are checked by tests; a broken one is a bug.
+                    set.add_text(&format!("built-in {name}"), text)
+                        .unwrap_or_else(|e| panic!("built-in profile {name}: {e:?}"));
+                }
+                set
+            })
+            .clone()
+    }
+
+    pub fn empty() -> ProfileSet {
+        ProfileSet { profiles: Vec::new() }
+    }
+
+    /// Reads a profile file (one profile per YAML document). A profile whose
+    /// id is already known replaces the earlier one, so users can override
+    /// built-in profiles. Returns the errors; valid documents are still added.
+    pub fn add_text(&mut self, origin: &str, text: &str) -> Result<(), Vec<LoadError>> {
+        let mut errors = Vec::new();
+        for doc in apiload_yaml::load_str(text, &Limits::default()) {
+            match doc {
+                Ok(doc) => match load::read_profile(&doc.root, origin) {
+                    Ok(p) => self.insert(p),
+                    Err(e) => errors.push(LoadError { span: e.span, message: e.message }),
+                },
+                Err(e) => errors.push(LoadError { span: e.span, message: e.message }),
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+
+    fn insert(&mut self, p: Profile) {
+        match self.profiles.iter_mut().find(|q| q.id == p.id) {
+            Some(q) => *q = Arc::new(p),
+            None => self.profiles.push(Arc::new(p)),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Profile>> {
+        self.profiles.iter()
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<Profile>> {
+        self.profiles.iter().find(|p| p.id == id)
+    }
+
+    /// The profile of a container: the first whose image or command pattern matches.
+    pub fn for_container(&self, image: Option<&str>, command: Option<&str>) -> Option<&Arc<Profile>> {
+        let repo = image.map(|i| context::split_image(i).0);
+        let cmd = command.map(|c| c.rsplit('/').next().unwrap_or(c));
+        self.profiles.iter().find(|p| {
+            repo.is_some_and(|r| p.images.iter().any(|g| glob(g, r)))
+                || cmd.is_some_and(|c| p.commands.iter().any(|g| glob(g, c)))
+        })
+    }
+}
+
+/// `*` matches any run of characters, `?` one character; case-sensitive.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+#[cfg(test)]
+mod tests;
