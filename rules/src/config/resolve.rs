@@ -205,6 +205,25 @@ fn locate_mount<'a>(w: &'a Workload, c: &Container, path: &str) -> Option<InVolu
     Some(InVolume { volume, rel })
 }
 
+/// A ConfigMap or Secret a volume shows, with its `items`.
+struct VolumeRef<'a> {
+    kind: RefKind,
+    name: &'a str,
+    items: &'a [(Box<str>, Box<str>)],
+}
+
+/// The ConfigMaps and Secrets behind a volume, or why there are none.
+fn volume_refs(volume: &VolumeSource) -> Result<Vec<VolumeRef<'_>>, Missing> {
+    match volume {
+        VolumeSource::Ref { kind, name, items } => Ok(vec![VolumeRef { kind: *kind, name, items }]),
+        VolumeSource::Projected { sources, .. } => {
+            Ok(sources.iter().map(|s| VolumeRef { kind: s.kind, name: &s.name, items: &s.items }).collect())
+        }
+        VolumeSource::HostPath(p) => Err(Missing::NotInInput(format!("the node's `{p}`"))),
+        VolumeSource::Other => Err(Missing::NotInInput("a volume that is not a ConfigMap or Secret".into())),
+    }
+}
+
 /// The key of a ConfigMap or Secret that appears at `rel` in its volume.
 fn key_for<'a>(items: &'a [(Box<str>, Box<str>)], rel: &'a str) -> Option<&'a str> {
     if items.is_empty() {
@@ -217,14 +236,9 @@ fn key_for<'a>(items: &'a [(Box<str>, Box<str>)], rel: &'a str) -> Option<&'a st
 /// Reads a file the container sees at `path`.
 pub fn read_file(inv: &Inventory, w: &Workload, obj: &Object, c: &Container, path: &str) -> Result<FileText, Missing> {
     let Some(found) = locate_mount(w, c, path) else { return Err(Missing::NotMounted) };
-    let refs: Vec<(RefKind, &str, &[(Box<str>, Box<str>)])> = match found.volume {
-        VolumeSource::Ref { kind, name, items } => vec![(*kind, name, items)],
-        VolumeSource::Projected { sources, .. } => sources.iter().map(|s| (s.kind, &*s.name, &s.items[..])).collect(),
-        VolumeSource::HostPath(p) => return Err(Missing::NotInInput(format!("the node's `{p}`"))),
-        VolumeSource::Other => return Err(Missing::NotInInput("a volume that is not a ConfigMap or Secret".into())),
-    };
+    let refs = volume_refs(found.volume)?;
     let mut last_missing = None;
-    for (kind, name, items) in refs {
+    for VolumeRef { kind, name, items } in refs {
         let Some(key) = key_for(items, &found.rel) else { continue };
         match read_key(inv, obj.ns(), kind, name, key) {
             Some(f) => return Ok(f),
@@ -247,14 +261,9 @@ pub fn read_directory_files(
     path: &str,
 ) -> Result<Vec<(String, FileText)>, Missing> {
     let Some(found) = locate_mount(w, c, path) else { return Err(Missing::NotMounted) };
-    let refs: Vec<(RefKind, &str, &[(Box<str>, Box<str>)])> = match found.volume {
-        VolumeSource::Ref { kind, name, items } => vec![(*kind, name, items)],
-        VolumeSource::Projected { sources, .. } => sources.iter().map(|s| (s.kind, &*s.name, &s.items[..])).collect(),
-        VolumeSource::HostPath(p) => return Err(Missing::NotInInput(format!("the node's `{p}`"))),
-        VolumeSource::Other => return Err(Missing::NotInInput("a volume that is not a ConfigMap or Secret".into())),
-    };
+    let refs = volume_refs(found.volume)?;
     let mut files = Vec::new();
-    for (kind, name, items) in refs {
+    for VolumeRef { kind, name, items } in refs {
         let holder = match kind {
             RefKind::ConfigMap => inv.config_map(obj.ns(), name),
             RefKind::Secret => inv.secret(obj.ns(), name),

@@ -150,7 +150,8 @@ pub fn fanout_diagnostic(
         (profiled, false) => {
             let names: Vec<String> = inferred.iter().map(|c| c.display()).collect();
             let builtin = builtin_roles(paths.iter().copied());
-            let via = if builtin.is_empty() { String::new() } else { format!(" (through built-in {})", builtin.join(", ")) };
+            let via =
+                if builtin.is_empty() { String::new() } else { format!(" (through built-in {})", builtin.join(", ")) };
             let may = format!("may {} {}{via} {scope} {from}", verbs_phrase(&inferred), name_list(&names, 5));
             match profiled {
                 Some(p) => format!("{p}; another container {may}: {tail}"),
