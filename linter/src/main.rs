@@ -4,6 +4,7 @@
 mod load;
 mod render;
 
+use apiload_rules::profile::ProfileSet;
 use apiload_rules::{Input, Options, Severity, Sources, rules};
 use apiload_yaml::Limits;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -56,6 +57,9 @@ struct LintArgs {
     /// Largest input file, in bytes.
     #[arg(long, default_value_t = Limits::DEFAULT_MAX_BYTES)]
     max_file_size: usize,
+    /// Folder of agent profiles to add to the built-in ones (docs/profiles.md).
+    #[arg(long, value_name = "DIR")]
+    profiles: Vec<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -128,8 +132,17 @@ fn lint(args: LintArgs) -> ExitCode {
 
     let mut options = Options { default_namespace: args.namespace, ..Options::default() };
     options.cluster.nodes = args.nodes;
+    let profiles = match load_profiles(&args.profiles) {
+        Ok(p) => p,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("error: {e}");
+            }
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let mut sources = Sources::new();
-    let mut input = Input::new(options);
+    let mut input = Input::with_profiles(options, profiles);
     for l in loaded {
         let id = sources.push(l.source);
         input.add_documents(id, l.documents);
@@ -171,6 +184,34 @@ fn lint(args: LintArgs) -> ExitCode {
     }
     let failed = args.fail_on.threshold().is_some_and(|t| report.diagnostics.iter().any(|d| d.severity >= t));
     if failed { ExitCode::from(EXIT_FINDINGS) } else { ExitCode::SUCCESS }
+}
+
+/// The built-in profiles plus those in `dirs`; errors as `file:line:column: message`.
+fn load_profiles(dirs: &[String]) -> Result<ProfileSet, Vec<String>> {
+    let mut set = ProfileSet::builtin();
+    let mut errors = Vec::new();
+    for dir in dirs {
+        let (files, read_errors) = load::expand(std::slice::from_ref(dir));
+        errors.extend(read_errors.into_iter().map(|e| format!("cannot read {}: {}", e.path, e.message)));
+        for file in files {
+            let name = file.display().to_string();
+            let text = match std::fs::read_to_string(&file) {
+                Ok(t) => t,
+                Err(e) => {
+                    errors.push(format!("cannot read {name}: {e}"));
+                    continue;
+                }
+            };
+            if let Err(errs) = set.add_text(&name, &text) {
+                let lines = apiload_yaml::LineIndex::new(text.as_bytes());
+                for e in errs {
+                    let lc = lines.line_col_in(&text, e.span.start, apiload_yaml::ColumnUnit::Chars);
+                    errors.push(format!("{name}:{}:{}: invalid profile: {}", lc.line, lc.column, e.message));
+                }
+            }
+        }
+    }
+    if errors.is_empty() { Ok(set) } else { Err(errors) }
 }
 
 fn explain(r: &rules::RuleMeta) -> String {
