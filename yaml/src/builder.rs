@@ -2,9 +2,13 @@
 //!
 //! The builder keeps an explicit stack instead of recursing, so nesting costs
 //! heap, never call stack, and it stops at [`Limits::max_depth`]. Aliases are
-//! expanded by copying the anchored subtree, charged against
-//! [`Limits::max_nodes`] before the copy is made, which is what stops
-//! "billion laughs" documents.
+//! expanded by copying the anchored subtree, charged before the copy is made
+//! against [`Limits::max_nodes`] (its nodes, the collection itself included),
+//! [`Limits::max_bytes`] (its scalar text) and [`Limits::max_depth`] (its
+//! height where it lands), which is what stops "billion laughs" documents,
+//! whether they multiply nodes, empty collections or long strings. The copies
+//! kept for aliases are charged too (nested anchors each keep one), against a
+//! budget of the same size.
 
 use crate::Limits;
 use crate::error::{LoadError, LoadErrorKind};
@@ -12,42 +16,47 @@ use crate::node::{Entry, Node, Value};
 use crate::scalar::{resolve_plain, resolve_tagged};
 use crate::span::Span;
 use saphyr_parser::{Event, Marker, Parser, ScalarStyle};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// Translates the parser's character positions into byte offsets of the stream.
+///
+/// The parser counts characters from the start of the chunk ([`Marker::index`]).
+/// For non-ASCII text a table holds the byte offset of every
+/// [`Positions::STRIDE`]th character, so a lookup walks at most that many
+/// characters whatever the order of the lookups and the length of the lines.
 struct Positions<'a> {
     base: u32,
     text: &'a str,
     ascii: bool,
-    line_starts: Vec<u32>,
+    /// Byte offset of character `k * STRIDE`, for non-ASCII text.
+    checkpoints: Vec<u32>,
 }
 
 impl<'a> Positions<'a> {
+    const STRIDE: usize = 64;
+
     fn new(base: u32, text: &'a str) -> Positions<'a> {
         let ascii = text.is_ascii();
-        let line_starts = if ascii {
-            Vec::new()
-        } else {
-            std::iter::once(0)
-                .chain(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i as u32 + 1))
-                .collect()
-        };
-        Positions { base, text, ascii, line_starts }
+        let checkpoints =
+            if ascii { Vec::new() } else { text.char_indices().step_by(Self::STRIDE).map(|(i, _)| i as u32).collect() };
+        Positions { base, text, ascii, checkpoints }
     }
 
     fn offset(&self, m: &Marker) -> u32 {
-        if self.ascii {
-            return self.base + (m.index() as u32).min(self.text.len() as u32);
-        }
-        let line_start =
-            self.line_starts.get(m.line().saturating_sub(1)).copied().unwrap_or(self.text.len() as u32) as usize;
-        let rest = &self.text[line_start..];
-        let byte = rest
-            .char_indices()
-            .take_while(|(_, c)| *c != '\n')
-            .nth(m.col())
-            .map_or_else(|| rest.find('\n').unwrap_or(rest.len()), |(i, _)| i);
-        self.base + (line_start + byte) as u32
+        let len = self.text.len();
+        let index = m.index();
+        let byte = if self.ascii {
+            index.min(len)
+        } else {
+            match self.checkpoints.get(index / Self::STRIDE) {
+                Some(&at) => {
+                    let at = at as usize;
+                    self.text[at..].char_indices().nth(index % Self::STRIDE).map_or(len, |(i, _)| at + i)
+                }
+                None => len,
+            }
+        };
+        self.base + byte as u32
     }
 
     fn span(&self, s: &saphyr_parser::Span) -> Span {
@@ -57,12 +66,17 @@ impl<'a> Positions<'a> {
     }
 }
 
+/// A collection being built. `nodes_before` and `bytes_before` are the
+/// document's counters before it opened, so that an anchor on it knows what
+/// a copy costs; `height` is the largest height of its children so far.
 enum Frame {
     Seq {
         items: Vec<Node>,
         start: u32,
         anchor: usize,
         nodes_before: usize,
+        bytes_before: usize,
+        height: usize,
     },
     Map {
         entries: Vec<Entry>,
@@ -70,11 +84,13 @@ enum Frame {
         key: Option<PendingKey>,
         /// Values of `<<` merge keys, applied when the mapping closes.
         merges: Vec<Node>,
-        /// Key set, built once the mapping grows past a few entries.
-        index: Option<HashSet<Box<str>>>,
+        /// Keys and their spans, built once the mapping grows past a few entries.
+        index: Option<HashMap<Box<str>, Span>>,
         start: u32,
         anchor: usize,
         nodes_before: usize,
+        bytes_before: usize,
+        height: usize,
     },
 }
 
@@ -83,13 +99,33 @@ enum PendingKey {
     Merge,
 }
 
+/// What an alias copies, and what the copy costs.
+struct Anchor {
+    node: Node,
+    /// Nodes in the subtree, itself included.
+    nodes: usize,
+    /// Bytes of scalar text in the subtree.
+    bytes: usize,
+    /// Levels of collections: 0 for a scalar, 1 for a flat sequence.
+    height: usize,
+}
+
 const INDEX_AFTER: usize = 16;
 
 /// Builds every document of one chunk of text. Documents finished before an
 /// error are kept; the error ends the chunk.
 pub(crate) fn build_chunk(text: &str, base: u32, limits: &Limits, out: &mut Vec<Result<Node, LoadError>>) {
     let positions = Positions::new(base, text);
-    let mut b = Builder { limits, nodes: 0, anchors: HashMap::new(), stack: Vec::new(), root: None };
+    let mut b = Builder {
+        limits,
+        nodes: 0,
+        bytes: 0,
+        kept_nodes: 0,
+        kept_bytes: 0,
+        anchors: HashMap::new(),
+        stack: Vec::new(),
+        root: None,
+    };
     let mut parser = Parser::new_from_str(text);
     loop {
         let (event, span) = match parser.next_event() {
@@ -119,8 +155,14 @@ fn syntax_message(info: &str) -> String {
 
 struct Builder<'l> {
     limits: &'l Limits,
+    /// Nodes of the document so far, alias expansions included.
     nodes: usize,
-    anchors: HashMap<usize, (Node, usize)>,
+    /// Bytes of scalar text in the document so far, alias expansions included.
+    bytes: usize,
+    /// Nodes and bytes held by the copies in `anchors`.
+    kept_nodes: usize,
+    kept_bytes: usize,
+    anchors: HashMap<usize, Anchor>,
     stack: Vec<Frame>,
     root: Option<Node>,
 }
@@ -135,11 +177,14 @@ impl Builder<'_> {
                 self.root = None;
                 self.anchors.clear();
                 self.nodes = 0;
+                self.bytes = 0;
+                self.kept_nodes = 0;
+                self.kept_bytes = 0;
                 Ok(None)
             }
             Event::DocumentEnd => Ok(self.root.take()),
             Event::Scalar(text, style, anchor, tag) => {
-                self.charge(1, span)?;
+                self.charge(1, text.len(), span)?;
                 // A plain `<<` in key position is a merge key (YAML 1.1, go-yaml v2).
                 if style == ScalarStyle::Plain
                     && &*text == "<<"
@@ -164,16 +209,15 @@ impl Builder<'_> {
                 };
                 let node = Node::new(value, span);
                 if anchor != 0 {
-                    self.anchors.insert(anchor, (node.clone(), 1));
+                    self.keep(anchor, &node, 1, text.len(), 0)?;
                 }
-                self.push(node)
+                self.push(node, 0)
             }
             Event::Alias(id) => {
-                let Some((node, count)) = self.anchors.get(&id) else {
+                let Some(a) = self.anchors.get(&id) else {
                     return Err(LoadError::new(LoadErrorKind::Structure, span, "alias to an unknown anchor"));
                 };
-                let count = *count;
-                if self.nodes.saturating_add(count) > self.limits.max_nodes {
+                if self.nodes.saturating_add(a.nodes) > self.limits.max_nodes {
                     return Err(LoadError::new(
                         LoadErrorKind::TooManyNodes,
                         span,
@@ -183,18 +227,49 @@ impl Builder<'_> {
                         ),
                     ));
                 }
-                self.nodes += count;
-                let mut node = node.clone();
+                if self.bytes.saturating_add(a.bytes) > self.limits.max_bytes {
+                    return Err(LoadError::new(
+                        LoadErrorKind::TooLarge,
+                        span,
+                        format!(
+                            "expanding this alias would make the document hold more than {} bytes of text (alias bomb?)",
+                            self.limits.max_bytes
+                        ),
+                    ));
+                }
+                // A merge value's entries land one level below it.
+                let merging = matches!(self.stack.last(), Some(Frame::Map { key: Some(PendingKey::Merge), .. }));
+                let lands = if merging { a.height.saturating_sub(1) } else { a.height };
+                if self.stack.len().saturating_add(lands) > self.limits.max_depth {
+                    return Err(LoadError::new(
+                        LoadErrorKind::TooDeep,
+                        span,
+                        format!("expanding this alias here would nest deeper than {} levels", self.limits.max_depth),
+                    ));
+                }
+                self.nodes += a.nodes;
+                self.bytes += a.bytes;
+                let height = a.height;
+                let mut node = a.node.clone();
                 // The copy points at the alias, where the reader sees it.
                 node.span = span;
-                self.push(node)
+                self.push(node, height)
             }
             Event::SequenceStart(anchor, _tag) => {
+                let (nodes_before, bytes_before) = (self.nodes, self.bytes);
                 self.open(span)?;
-                self.stack.push(Frame::Seq { items: Vec::new(), start: span.start, anchor, nodes_before: self.nodes });
+                self.stack.push(Frame::Seq {
+                    items: Vec::new(),
+                    start: span.start,
+                    anchor,
+                    nodes_before,
+                    bytes_before,
+                    height: 0,
+                });
                 Ok(None)
             }
             Event::MappingStart(anchor, _tag) => {
+                let (nodes_before, bytes_before) = (self.nodes, self.bytes);
                 self.open(span)?;
                 self.stack.push(Frame::Map {
                     entries: Vec::new(),
@@ -203,33 +278,47 @@ impl Builder<'_> {
                     index: None,
                     start: span.start,
                     anchor,
-                    nodes_before: self.nodes,
+                    nodes_before,
+                    bytes_before,
+                    height: 0,
                 });
                 Ok(None)
             }
             Event::SequenceEnd => match self.stack.pop() {
-                Some(Frame::Seq { items, start, anchor, nodes_before }) => {
+                Some(Frame::Seq { items, start, anchor, nodes_before, bytes_before, height }) => {
                     let node = Node::new(Value::Seq(items), Span::new(start, span.end.max(start)));
-                    self.finish_collection(node, anchor, nodes_before)
+                    self.finish_collection(node, anchor, nodes_before, bytes_before, height + 1)
                 }
                 _ => Err(LoadError::new(LoadErrorKind::Syntax, span, "unbalanced sequence end")),
             },
             Event::MappingEnd => match self.stack.pop() {
-                Some(Frame::Map { mut entries, key, merges, mut index, start, anchor, nodes_before }) => {
+                Some(Frame::Map {
+                    mut entries,
+                    key,
+                    merges,
+                    mut index,
+                    start,
+                    anchor,
+                    nodes_before,
+                    bytes_before,
+                    height,
+                }) => {
                     if key.is_some() {
                         return Err(LoadError::new(LoadErrorKind::Syntax, span, "mapping key without a value"));
                     }
                     apply_merges(&mut entries, &mut index, merges)?;
                     let node = Node::new(Value::Map(entries), Span::new(start, span.end.max(start)));
-                    self.finish_collection(node, anchor, nodes_before)
+                    self.finish_collection(node, anchor, nodes_before, bytes_before, height + 1)
                 }
                 _ => Err(LoadError::new(LoadErrorKind::Syntax, span, "unbalanced mapping end")),
             },
         }
     }
 
-    fn charge(&mut self, n: usize, span: Span) -> Result<(), LoadError> {
-        self.nodes += n;
+    /// Counts a new node holding `bytes` of scalar text.
+    fn charge(&mut self, nodes: usize, bytes: usize, span: Span) -> Result<(), LoadError> {
+        self.nodes += nodes;
+        self.bytes += bytes;
         if self.nodes > self.limits.max_nodes {
             return Err(LoadError::new(
                 LoadErrorKind::TooManyNodes,
@@ -241,7 +330,7 @@ impl Builder<'_> {
     }
 
     fn open(&mut self, span: Span) -> Result<(), LoadError> {
-        self.charge(1, span)?;
+        self.charge(1, 0, span)?;
         if self.stack.len() >= self.limits.max_depth {
             return Err(LoadError::new(
                 LoadErrorKind::TooDeep,
@@ -252,32 +341,65 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn finish_collection(&mut self, node: Node, anchor: usize, nodes_before: usize) -> Result<Option<Node>, LoadError> {
-        if anchor != 0 {
-            let count = self.nodes - nodes_before;
-            self.anchors.insert(anchor, (node.clone(), count));
+    /// Keeps a copy of an anchored node for its aliases, within the same
+    /// budgets as the document itself: nested anchors each keep a copy, so
+    /// without this a few hundred of them around one large subtree would
+    /// hold hundreds of copies of it.
+    fn keep(&mut self, anchor: usize, node: &Node, nodes: usize, bytes: usize, height: usize) -> Result<(), LoadError> {
+        self.kept_nodes = self.kept_nodes.saturating_add(nodes);
+        self.kept_bytes = self.kept_bytes.saturating_add(bytes);
+        if self.kept_nodes > self.limits.max_nodes || self.kept_bytes > self.limits.max_bytes {
+            return Err(LoadError::new(
+                LoadErrorKind::TooManyNodes,
+                node.span,
+                format!(
+                    "anchored nodes in this document add up to more than {} nodes or {} bytes",
+                    self.limits.max_nodes, self.limits.max_bytes
+                ),
+            ));
         }
-        self.push(node)
+        self.anchors.insert(anchor, Anchor { node: node.clone(), nodes, bytes, height });
+        Ok(())
     }
 
-    /// Places a finished node into its parent, or makes it the document root.
-    fn push(&mut self, node: Node) -> Result<Option<Node>, LoadError> {
+    fn finish_collection(
+        &mut self,
+        node: Node,
+        anchor: usize,
+        nodes_before: usize,
+        bytes_before: usize,
+        height: usize,
+    ) -> Result<Option<Node>, LoadError> {
+        if anchor != 0 {
+            self.keep(anchor, &node, self.nodes - nodes_before, self.bytes - bytes_before, height)?;
+        }
+        self.push(node, height)
+    }
+
+    /// Places a finished node of the given height into its parent, or makes it
+    /// the document root.
+    fn push(&mut self, node: Node, node_height: usize) -> Result<Option<Node>, LoadError> {
         match self.stack.last_mut() {
             None => {
                 self.root = Some(node);
                 Ok(None)
             }
-            Some(Frame::Seq { items, .. }) => {
+            Some(Frame::Seq { items, height, .. }) => {
+                *height = (*height).max(node_height);
                 items.push(node);
                 Ok(None)
             }
-            Some(Frame::Map { entries, key, merges, index, .. }) => {
+            Some(Frame::Map { entries, key, merges, index, height, .. }) => {
                 match key.take() {
                     None => {
                         let text = key_text(&node)?;
                         *key = Some(PendingKey::Key(text, node.span));
                     }
-                    Some(PendingKey::Merge) => merges.push(node),
+                    Some(PendingKey::Merge) => {
+                        // The merged entries' values sit one level below the merge value.
+                        *height = (*height).max(node_height.saturating_sub(1));
+                        merges.push(node);
+                    }
                     Some(PendingKey::Key(k, key_span)) => {
                         if let Some(first) = find_key(entries, index, &k) {
                             let mut err = LoadError::new(
@@ -288,14 +410,9 @@ impl Builder<'_> {
                             err.related.push((first, "first defined here".into()));
                             return Err(err);
                         }
-                        if let Some(set) = index {
-                            set.insert(k.clone());
-                        } else if entries.len() >= INDEX_AFTER {
-                            let mut set: HashSet<Box<str>> = entries.iter().map(|e| e.key.clone()).collect();
-                            set.insert(k.clone());
-                            *index = Some(set);
-                        }
+                        *height = (*height).max(node_height);
                         entries.push(Entry { key: k, key_span, value: node });
+                        index_last(entries, index);
                     }
                 }
                 Ok(None)
@@ -304,13 +421,28 @@ impl Builder<'_> {
     }
 }
 
-fn find_key(entries: &[Entry], index: &Option<HashSet<Box<str>>>, key: &str) -> Option<Span> {
-    if let Some(set) = index
-        && !set.contains(key)
-    {
-        return None;
+/// Adds the key of the entry just pushed to the index, building the index
+/// once the mapping has more than [`INDEX_AFTER`] entries, so that finding a
+/// key stays cheap however large the mapping grows (merges included).
+fn index_last(entries: &[Entry], index: &mut Option<HashMap<Box<str>, Span>>) {
+    match index {
+        Some(map) => {
+            if let Some(e) = entries.last() {
+                map.insert(e.key.clone(), e.key_span);
+            }
+        }
+        None if entries.len() > INDEX_AFTER => {
+            *index = Some(entries.iter().map(|e| (e.key.clone(), e.key_span)).collect());
+        }
+        None => {}
     }
-    entries.iter().find(|e| &*e.key == key).map(|e| e.key_span)
+}
+
+fn find_key(entries: &[Entry], index: &Option<HashMap<Box<str>, Span>>, key: &str) -> Option<Span> {
+    match index {
+        Some(map) => map.get(key).copied(),
+        None => entries.iter().find(|e| &*e.key == key).map(|e| e.key_span),
+    }
 }
 
 /// The string a scalar key becomes when YAML turns into JSON.
@@ -331,7 +463,7 @@ fn key_text(node: &Node) -> Result<Box<str>, LoadError> {
 /// Earlier sources win over later ones, explicit keys over all (go-yaml v2).
 fn apply_merges(
     entries: &mut Vec<Entry>,
-    index: &mut Option<HashSet<Box<str>>>,
+    index: &mut Option<HashMap<Box<str>, Span>>,
     merges: Vec<Node>,
 ) -> Result<(), LoadError> {
     let mut sources = Vec::new();
@@ -359,10 +491,8 @@ fn apply_merges(
         if let Value::Map(merged) = source.value {
             for e in merged {
                 if find_key(entries, index, &e.key).is_none() {
-                    if let Some(set) = index {
-                        set.insert(e.key.clone());
-                    }
                     entries.push(e);
+                    index_last(entries, index);
                 }
             }
         }

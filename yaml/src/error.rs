@@ -14,11 +14,13 @@ pub enum LoadErrorKind {
     DuplicateKey,
     /// A mapping key that is not a scalar, a bad merge or a tag that does not fit.
     Structure,
-    /// Input larger than [`crate::Limits::max_bytes`].
+    /// Input larger than [`crate::Limits::max_bytes`], or a document whose
+    /// aliases expand to more scalar text than that.
     TooLarge,
-    /// Nesting deeper than [`crate::Limits::max_depth`].
+    /// Nesting deeper than [`crate::Limits::max_depth`], aliases expanded.
     TooDeep,
-    /// More nodes (aliases expanded) than [`crate::Limits::max_nodes`].
+    /// More nodes (aliases expanded) than [`crate::Limits::max_nodes`], or
+    /// anchors keeping copies of more than that.
     TooManyNodes,
 }
 

@@ -5,8 +5,8 @@
 //! a finding can point at the exact field. Plain scalars are resolved the way
 //! the Kubernetes API server reads them (YAML 1.1: `yes`, `off` are booleans).
 //!
-//! Hostile input is bounded by [`Limits`]: size, nesting depth and node count
-//! (aliases expanded). A broken document yields a [`LoadError`] with its span
+//! Hostile input is bounded by [`Limits`]: size, nesting depth and node count,
+//! aliases expanded. A broken document yields a [`LoadError`] with its span
 //! and the documents around it still load. Nothing here panics on input.
 
 mod builder;
@@ -24,11 +24,13 @@ pub use span::{ColumnUnit, LineCol, LineIndex, Span};
 /// Bounds on what one input may cost.
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// Largest input, in bytes.
+    /// Largest input, in bytes. Also the most scalar text one document may
+    /// hold once its aliases are expanded, and the most its anchors may keep.
     pub max_bytes: usize,
-    /// Deepest nesting of sequences and mappings.
+    /// Deepest nesting of sequences and mappings, aliases expanded.
     pub max_depth: usize,
-    /// Most nodes in one document, alias expansions included.
+    /// Most nodes in one document, alias expansions included. Also the most
+    /// nodes its anchors may keep copies of for their aliases.
     pub max_nodes: usize,
 }
 
@@ -117,17 +119,22 @@ pub fn load_str(text: &str, limits: &Limits) -> Vec<Result<Document, LoadError>>
 /// content character), `value` the scalar's value and `inner` a byte offset
 /// into it. Plain, single-line quoted and literal block scalars map exactly;
 /// when the source does not show the value verbatim (escapes, folding) the
-/// result is the start of the scalar.
+/// result is the start of the scalar. It never panics: a `scalar` span that is
+/// not in `source` gives `scalar.start`, an `inner` past the value its end.
 pub fn embedded_offset(source: &str, scalar: Span, value: &str, inner: usize) -> u32 {
     let (start, end) = (scalar.start as usize, scalar.end as usize);
     let Some(raw) = source.get(start..end.max(start)) else {
         return scalar.start;
     };
-    let inner = inner.min(value.len());
+    // An offset inside a character counts as that character's start.
+    let mut inner = inner.min(value.len());
+    while !value.is_char_boundary(inner) {
+        inner -= 1;
+    }
     if raw == value {
         return (start + inner) as u32;
     }
-    if raw.len() >= 2 && (raw.starts_with('"') || raw.starts_with('\'')) && &raw[1..raw.len() - 1] == value {
+    if (raw.starts_with('"') || raw.starts_with('\'')) && raw.get(1..raw.len().saturating_sub(1)) == Some(value) {
         return (start + 1 + inner) as u32;
     }
     // A literal block scalar: value line k is source line k below the first,

@@ -205,6 +205,80 @@ fn block_scalars_map_back_to_the_source() {
     }
 }
 
+#[test]
+fn spans_after_non_ascii_text_and_lone_carriage_returns() {
+    // The parser counts `\r` as a line break; spans come from its character
+    // index, so they stay right whatever the line breaks.
+    let text = "a: \"é\"\rb: x\r\nc: [é, y]\n";
+    let root = one(text);
+    assert_eq!(at(text, root.entry("b").unwrap().value.span), "x");
+    let c = root.get("c").unwrap().as_seq().unwrap();
+    assert_eq!(at(text, c[1].span), "y");
+}
+
+#[test]
+fn aliases_count_against_depth_where_they_land() {
+    let limits = Limits { max_depth: 4, ..Limits::default() };
+    // `a` is two levels high; placed under two more it makes four: allowed.
+    let docs = load_str("a: &a [[x]]\nb: [*a]\n", &limits);
+    assert!(docs[0].is_ok(), "{docs:?}");
+    let docs = load_str("a: &a [[x]]\nb: [[*a]]\n", &limits);
+    let err = docs[0].as_ref().unwrap_err();
+    assert_eq!(err.kind, LoadErrorKind::TooDeep);
+    assert_eq!(&"a: &a [[x]]\nb: [[*a]]\n"[err.span.start as usize..err.span.end as usize], "*a");
+    // Merged entries sit one level below the merge value.
+    let limits = Limits { max_depth: 3, ..Limits::default() };
+    assert!(load_str("a: &a {k: [x]}\nb: {<<: *a}\n", &limits)[0].is_ok());
+    assert!(load_str("a: &a {k: [x]}\nb: {<<: *a, c: [*a]}\n", &limits)[0].is_err());
+}
+
+#[test]
+fn empty_collections_and_long_strings_cost_their_share() {
+    let limits = Limits { max_nodes: 20, ..Limits::default() };
+    // Each `*a` is one node even though `[]` holds nothing.
+    let text = "a: &a []\nb: [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n";
+    assert_eq!(load_str(text, &limits)[0].as_ref().unwrap_err().kind, LoadErrorKind::TooManyNodes);
+    let limits = Limits { max_bytes: 1000, ..Limits::default() };
+    let text = format!("s: &s {}\nb: [*s, *s, *s]\n", "x".repeat(300));
+    assert_eq!(load_str(&text, &limits)[0].as_ref().unwrap_err().kind, LoadErrorKind::TooLarge);
+    let text = format!("s: &s {}\nb: [*s, *s]\n", "x".repeat(300));
+    assert!(load_str(&text, &limits)[0].is_ok());
+}
+
+#[test]
+fn nested_anchors_do_not_each_keep_a_free_copy() {
+    let limits = Limits { max_nodes: 100, ..Limits::default() };
+    let items = vec!["x"; 30].join(", ");
+    let text = format!("n: &a [&b [&c [&d [{items}]]]]\n");
+    assert_eq!(load_str(&text, &limits)[0].as_ref().unwrap_err().kind, LoadErrorKind::TooManyNodes);
+    let text = format!("n: &a [[[[{items}]]]]\n");
+    assert!(load_str(&text, &limits)[0].is_ok());
+}
+
+#[test]
+fn directives_belong_to_their_document() {
+    let docs = load("%YAML 1.1\n---\na: 1\n...\n%YAML 1.1\n---\nb: 2\n");
+    assert_eq!(docs.len(), 2, "{docs:?}");
+    assert!(docs.iter().all(|d| d.is_ok()), "{docs:?}");
+}
+
+#[test]
+fn embedded_offset_never_panics() {
+    let text = "a: \"xé\"\nb: |\n  é😀\n";
+    let root = one(text);
+    for key in ["a", "b"] {
+        let node = root.get(key).unwrap();
+        let value = node.as_str().unwrap();
+        for inner in 0..=value.len() + 2 {
+            let at = embedded_offset(text, node.span, value, inner) as usize;
+            assert!(at <= text.len() && text.is_char_boundary(at), "{key} {inner}");
+        }
+    }
+    // A quoted-looking span that ends inside a character.
+    assert_eq!(embedded_offset("\"é", Span::new(0, 3), "x", 0), 0);
+    assert_eq!(embedded_offset("ab", Span::new(5, 9), "x", 0), 5);
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
