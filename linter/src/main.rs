@@ -1,6 +1,7 @@
 //! `apiload`: finds Kubernetes workloads whose API-server load multiplies with
 //! cluster size, before they ship.
 
+mod cluster_profile;
 mod load;
 mod render;
 
@@ -26,6 +27,8 @@ struct Cli {
 enum Command {
     /// Lint manifests: files, folders (recursively) or `-` for stdin.
     Lint(LintArgs),
+    /// Estimate the API-server load of every workload that talks to it, most expensive first.
+    Estimate(EstimateArgs),
     /// Print a rule's documentation.
     Explain {
         /// Rule id (AL101) or name (per-node-cluster-watch).
@@ -38,28 +41,46 @@ enum Command {
     },
 }
 
+/// What lint and estimate share: the input and the cluster it is for.
 #[derive(clap::Args)]
-struct LintArgs {
+struct InputArgs {
     /// Manifest files or folders; `-` reads stdin.
     #[arg(required = true)]
     paths: Vec<String>,
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    format: Format,
     /// Namespace of objects that have none.
     #[arg(long, short = 'n', default_value = "default")]
     namespace: String,
-    /// Node count of the production cluster.
-    #[arg(long, default_value_t = 5000)]
-    nodes: u64,
-    /// Exit with 1 when a finding has at least this severity.
-    #[arg(long, value_enum, default_value_t = FailOn::Error)]
-    fail_on: FailOn,
+    /// Node count of the production cluster (default 5,000, or the cluster profile's).
+    #[arg(long)]
+    nodes: Option<u64>,
+    /// Cluster profile file: size, object sizes, churn (docs/cost-model.md).
+    #[arg(long, value_name = "FILE")]
+    cluster_profile: Option<String>,
     /// Largest input file, in bytes.
     #[arg(long, default_value_t = Limits::DEFAULT_MAX_BYTES)]
     max_file_size: usize,
     /// Folder of agent profiles to add to the built-in ones (docs/profiles.md).
     #[arg(long, value_name = "DIR")]
     profiles: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct LintArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// Exit with 1 when a finding has at least this severity.
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    fail_on: FailOn,
+}
+
+#[derive(clap::Args)]
+struct EstimateArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -101,6 +122,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Lint(args) => lint(args),
+        Command::Estimate(args) => estimate(args),
         Command::Explain { rule } => match rules::find(&rule) {
             Some(r) => {
                 print!("{}", explain(r));
@@ -124,23 +146,51 @@ fn main() -> ExitCode {
     }
 }
 
-fn lint(args: LintArgs) -> ExitCode {
-    let limits = Limits { max_bytes: args.max_file_size, ..Limits::default() };
-    let (files, mut read_errors) = load::expand(&args.paths);
-    let (loaded, errors) = load::load_all(&files, &limits);
-    read_errors.extend(errors);
+fn estimate(args: EstimateArgs) -> ExitCode {
+    let (_sources, report, read_errors) = match analyze(&args.input) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let rows = render::estimate::rows(&report);
+    let out = match args.format {
+        Format::Json => render::estimate::json(&rows, &report.options.cluster),
+        Format::Human => render::estimate::table(&rows, &report.options.cluster),
+    };
+    let mut stdout = std::io::stdout().lock();
+    if stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush()).is_err() || !read_errors.is_empty() {
+        return ExitCode::from(EXIT_USAGE);
+    }
+    ExitCode::SUCCESS
+}
 
-    let mut options = Options { default_namespace: args.namespace, ..Options::default() };
-    options.cluster.nodes = args.nodes;
+/// Loads and analyses the input; `Err` carries the exit code of a usage error.
+fn analyze(args: &InputArgs) -> Result<(Sources, apiload_rules::Report, Vec<load::ReadError>), ExitCode> {
+    let limits = Limits { max_bytes: args.max_file_size, ..Limits::default() };
+    let mut options = Options { default_namespace: args.namespace.clone(), ..Options::default() };
+    if let Some(path) = &args.cluster_profile
+        && let Err(e) = read_cluster_profile(path, &mut options.cluster) {
+            eprintln!("error: {e}");
+            return Err(ExitCode::from(EXIT_USAGE));
+        }
+    if let Some(n) = args.nodes {
+        if n == 0 {
+            eprintln!("error: --nodes must be at least 1");
+            return Err(ExitCode::from(EXIT_USAGE));
+        }
+        options.cluster.nodes = n;
+    }
     let profiles = match load_profiles(&args.profiles) {
         Ok(p) => p,
         Err(errors) => {
             for e in errors {
                 eprintln!("error: {e}");
             }
-            return ExitCode::from(EXIT_USAGE);
+            return Err(ExitCode::from(EXIT_USAGE));
         }
     };
+    let (files, mut read_errors) = load::expand(&args.paths);
+    let (loaded, errors) = load::load_all(&files, &limits);
+    read_errors.extend(errors);
     let mut sources = Sources::new();
     let mut input = Input::with_profiles(options, profiles);
     for l in loaded {
@@ -148,10 +198,36 @@ fn lint(args: LintArgs) -> ExitCode {
         input.add_documents(id, l.documents);
     }
     let report = input.analyze(&sources);
-
     for e in &read_errors {
         eprintln!("error: cannot read {}: {}", e.path, e.message);
     }
+    Ok((sources, report, read_errors))
+}
+
+fn read_cluster_profile(path: &str, profile: &mut apiload_rules::ClusterProfile) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let at = |span: apiload_yaml::Span| {
+        let lc = apiload_yaml::LineIndex::new(text.as_bytes()).line_col_in(
+            &text,
+            span.start,
+            apiload_yaml::ColumnUnit::Chars,
+        );
+        format!("{path}:{}:{}", lc.line, lc.column)
+    };
+    let mut docs = apiload_yaml::load_str(&text, &Limits::default());
+    let root = match docs.is_empty() {
+        true => return Ok(()),
+        false => docs.remove(0).map_err(|e| format!("{}: {}", at(e.span), e.message))?.root,
+    };
+    cluster_profile::apply(&root, profile)
+        .map_err(|e| format!("{}: invalid cluster profile: {}", at(e.span), e.message))
+}
+
+fn lint(args: LintArgs) -> ExitCode {
+    let (sources, report, read_errors) = match analyze(&args.input) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     let counts = render::json::Counts {
         files: sources.len(),
         objects: report.inventory.objects.len(),

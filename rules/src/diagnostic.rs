@@ -49,11 +49,16 @@ pub enum Category {
     RbacHygiene,
     UnresolvedReference,
     AgentConfig,
+    RolloutHerd,
+    ApfCoverage,
+    LeaderElection,
+    ListSemantics,
+    KubeletAuth,
     Input,
 }
 
 impl Category {
-    pub const ALL: [Category; 8] = [
+    pub const ALL: [Category; 13] = [
         Category::FanoutClusterWatch,
         Category::FanoutNodeWatch,
         Category::FanoutCapabilityOnly,
@@ -61,6 +66,11 @@ impl Category {
         Category::RbacHygiene,
         Category::UnresolvedReference,
         Category::AgentConfig,
+        Category::RolloutHerd,
+        Category::ApfCoverage,
+        Category::LeaderElection,
+        Category::ListSemantics,
+        Category::KubeletAuth,
         Category::Input,
     ];
 
@@ -73,6 +83,11 @@ impl Category {
             Category::RbacHygiene => "rbac-hygiene",
             Category::UnresolvedReference => "unresolved-reference",
             Category::AgentConfig => "agent-config",
+            Category::RolloutHerd => "rollout-herd",
+            Category::ApfCoverage => "apf-coverage",
+            Category::LeaderElection => "leader-election",
+            Category::ListSemantics => "list-semantics",
+            Category::KubeletAuth => "kubelet-auth",
             Category::Input => "input",
         }
     }
@@ -98,6 +113,19 @@ impl Category {
             Category::AgentConfig => {
                 "an agent's configuration that cannot be found or read, so its behaviour is inferred from its grants"
             }
+            Category::RolloutHerd => {
+                "a fan-out agent whose rollout restarts many copies at once, each re-LISTing what it watches"
+            }
+            Category::ApfCoverage => {
+                "API Priority and Fairness treats a fan-out agent's requests badly: no FlowSchema of its own, or kube-system's workload-high level"
+            }
+            Category::LeaderElection => {
+                "leader election run by every copy of a per-node workload: Lease requests grow with the node count"
+            }
+            Category::ListSemantics => {
+                "LISTs that the API server cannot serve from its watch cache on the target version"
+            }
+            Category::KubeletAuth => "kubelet authentication or authorization caches shortened below their defaults",
             Category::Input => {
                 "input that is not a valid Kubernetes object: syntax, encoding, limits, wrong field types"
             }

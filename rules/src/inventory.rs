@@ -153,6 +153,13 @@ impl Inventory {
         self.config_maps.get(&key(namespace, name)).map(|&i| &self.objects[i])
     }
 
+    /// Every ConfigMap, in input order.
+    pub fn config_maps(&self) -> impl Iterator<Item = &Object> {
+        let mut idx: Vec<usize> = self.config_maps.values().copied().collect();
+        idx.sort_unstable();
+        idx.into_iter().map(|i| &self.objects[i])
+    }
+
     pub fn secret(&self, namespace: &str, name: &str) -> Option<&Object> {
         self.secrets.get(&key(namespace, name)).map(|&i| &self.objects[i])
     }

@@ -18,8 +18,10 @@
 //! ```
 
 pub mod analysis;
+pub mod apf;
 pub mod behaviour;
 pub mod config;
+pub mod cost;
 pub mod diagnostic;
 pub mod fields;
 pub mod inventory;
@@ -36,7 +38,7 @@ pub use analysis::WorkloadAnalysis;
 pub use diagnostic::{Category, Diagnostic, Edit, Fix, ObjectRef, Related, Severity};
 pub use inventory::Inventory;
 pub use object::Object;
-pub use options::{ClusterProfile, Options};
+pub use options::{ClusterProfile, Options, ResourceOverride, Thresholds};
 pub use rules::RuleMeta;
 pub use source::{Location, Source, SourceId, Sources};
 

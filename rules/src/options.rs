@@ -5,24 +5,67 @@
 /// 10,000 namespaces and 10,000 Services (kubernetes/community
 /// `sig-scalability/configs-and-limits/thresholds.md`; kubernetes/website
 /// `docs/setup/best-practices/cluster-large.md`).
+///
+/// "For smaller clusters, the limits are proportionally lower", so by default
+/// namespaces and Services scale with the node count (2 per node: 10,000 at
+/// 5,000 nodes); a cluster profile file can set absolute numbers instead.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClusterProfile {
     pub nodes: u64,
     /// Average pods per node (150,000 / 5,000); the per-node maximum is 110.
     pub pods_per_node: f64,
-    pub namespaces: u64,
-    pub services: u64,
+    pub services_per_node: f64,
+    pub namespaces_per_node: f64,
+    /// Absolute counts that replace the per-node ratios.
+    pub services: Option<f64>,
+    pub namespaces: Option<f64>,
+    /// Per-collection overrides of the catalog (count, size, churn).
+    pub resources: Vec<ResourceOverride>,
+    /// Kubernetes minor version of the API servers (1.34 → 34): decides
+    /// whether consistent and paginated LISTs are served from the watch cache.
+    pub kubernetes_minor: u32,
+}
+
+/// Replaces what the catalog assumes for one collection.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ResourceOverride {
+    pub group: String,
+    pub resource: String,
+    pub count: Option<f64>,
+    pub object_bytes: Option<f64>,
+    pub churn_per_hour: Option<f64>,
 }
 
 impl Default for ClusterProfile {
     fn default() -> ClusterProfile {
-        ClusterProfile { nodes: 5_000, pods_per_node: 30.0, namespaces: 10_000, services: 10_000 }
+        ClusterProfile {
+            nodes: 5_000,
+            pods_per_node: 30.0,
+            services_per_node: 2.0,
+            namespaces_per_node: 2.0,
+            services: None,
+            namespaces: None,
+            resources: Vec::new(),
+            kubernetes_minor: 34,
+        }
     }
 }
 
 impl ClusterProfile {
     pub fn pods(&self) -> f64 {
         self.nodes as f64 * self.pods_per_node
+    }
+
+    pub fn services(&self) -> f64 {
+        self.services.unwrap_or(self.nodes as f64 * self.services_per_node)
+    }
+
+    pub fn namespaces(&self) -> f64 {
+        self.namespaces.unwrap_or(self.nodes as f64 * self.namespaces_per_node)
+    }
+
+    pub fn override_for(&self, group: &str, resource: &str) -> Option<&ResourceOverride> {
+        self.resources.iter().find(|o| o.group == group && o.resource == resource)
     }
 }
 
@@ -41,6 +84,34 @@ pub struct Options {
     /// The most requests per second all copies of a workload may be allowed
     /// together (per-copy QPS × copies). Default 5,000,000 (1,000 × 5,000 nodes).
     pub client_qps_budget: f64,
+    /// Severity thresholds of the fan-out findings, on the estimate.
+    pub thresholds: Thresholds,
+    /// A rollout that restarts at least this share of a fan-out agent's copies
+    /// at once is a herd (`maxUnavailable`, `maxSurge`).
+    pub rollout_max_fraction: f64,
+}
+
+/// A fan-out finding is an error when its estimate reaches an `error_*`
+/// threshold, a warning when it reaches a `warning_*` one, and info below.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Thresholds {
+    /// Bytes the API server sends when every copy makes its initial LISTs at once.
+    pub error_list_bytes: f64,
+    pub warning_list_bytes: f64,
+    /// Watch events per second delivered to all copies in steady state.
+    pub error_events_per_second: f64,
+    pub warning_events_per_second: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Thresholds {
+        Thresholds {
+            error_list_bytes: 100e9,
+            warning_list_bytes: 1e9,
+            error_events_per_second: 50_000.0,
+            warning_events_per_second: 1_000.0,
+        }
+    }
 }
 
 impl Default for Options {
@@ -51,6 +122,8 @@ impl Default for Options {
             fanout_min_replicas: 50,
             max_client_qps: 1_000.0,
             client_qps_budget: 5_000_000.0,
+            thresholds: Thresholds::default(),
+            rollout_max_fraction: 0.1,
         }
     }
 }

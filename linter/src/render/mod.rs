@@ -1,5 +1,6 @@
 //! Turning diagnostics into output for people and for machines.
 
+pub mod estimate;
 pub mod human;
 pub mod json;
 

@@ -61,8 +61,19 @@ pub struct CallOrigin {
     pub fix: Option<String>,
     /// Made by the elected leader only.
     pub central: bool,
+    /// Seconds between LISTs, for a call that polls.
+    pub every: Option<f64>,
+    /// LISTs with the most-recent semantic (a quorum read).
+    pub consistent_list: bool,
     /// Inherent to the agent's role.
     pub inherent: Option<String>,
+}
+
+impl Behaviour {
+    /// Whether a profiled agent elects a leader among the copies (granted or not).
+    pub fn leader_elected(&self) -> bool {
+        self.agents.iter().flat_map(|r| r.calls.iter()).any(|c| c.origin.as_ref().is_some_and(|o| o.central))
+    }
 }
 
 impl ApiCall {

@@ -74,7 +74,7 @@ pub static CATALOG: &[ResourceInfo] = &[
     r("", "nodes", "Node", false, PerNode(1.0), 12_000.0, 6.0),
     r("", "services", "Service", true, PerService(1.0), 1_500.0, 0.1),
     r("", "endpoints", "Endpoints", true, PerService(1.0), 4_000.0, 2.0),
-    r("", "namespaces", "Namespace", false, Fixed(10_000.0), 600.0, 0.01),
+    r("", "namespaces", "Namespace", false, PerNamespace(1.0), 600.0, 0.01),
     r("", "events", "Event", true, PerPod(1.0), 1_000.0, 1.0),
     r("", "configmaps", "ConfigMap", true, PerNamespace(3.0), 4_000.0, 0.05),
     r("", "secrets", "Secret", true, PerNamespace(3.0), 4_000.0, 0.05),
@@ -242,11 +242,12 @@ pub static CATALOG: &[ResourceInfo] = &[
     ),
 ];
 
-/// Whether a collection is big enough for a per-node watch of it to matter:
-/// namespaced collections, and cluster-scoped ones that grow with nodes, pods
-/// or Services. Unknown collections (custom resources) count.
+/// Whether a collection is big enough for a per-node watch of it to be a
+/// finding: namespaced collections, and cluster-scoped ones that grow with
+/// nodes, pods or Services. Unknown collections (custom resources) count.
+/// Namespaces and fixed-size cluster configuration are left to the estimate.
 pub fn is_sizeable(info: Option<&ResourceInfo>) -> bool {
-    info.is_none_or(|i| i.namespaced || !matches!(i.count, Count::Fixed(_)))
+    info.is_none_or(|i| i.namespaced || matches!(i.count, Count::PerNode(_) | Count::PerPod(_) | Count::PerService(_)))
 }
 
 /// Resources that only accept `create` (reviews, bindings): granting `list`

@@ -204,6 +204,8 @@ pub fn run(
                             because: spec.because.clone(),
                             fix: spec.fix.clone(),
                             central,
+                            every: spec.every,
+                            consistent_list: spec.consistent_list_when.as_ref().is_some_and(|c| ctx.eval(&doc, c)),
                             inherent: u.inherent.clone(),
                         }),
                     });

@@ -254,6 +254,8 @@ fn call_spec(node: &Node) -> R<CallSpec> {
             "key",
             "because",
             "fix",
+            "every",
+            "consistent_list_when",
         ],
     )?;
     let resource_from = node.get("resource_from").map(|n| path(n, "`resource_from`")).transpose()?;
@@ -304,6 +306,8 @@ fn call_spec(node: &Node) -> R<CallSpec> {
         key: node.get("key").map(|n| path(n, "`key`")).transpose()?,
         because: opt_string(node, "because", "a call")?,
         fix: opt_string(node, "fix", "a call")?,
+        every: node.get("every").map(|n| number(n, "`every` (seconds)")).transpose()?,
+        consistent_list_when: node.get("consistent_list_when").map(condition).transpose()?,
     })
 }
 

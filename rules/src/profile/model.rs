@@ -110,6 +110,11 @@ pub struct CallSpec {
     pub key: Option<Path>,
     pub because: Option<String>,
     pub fix: Option<String>,
+    /// Seconds between the LISTs of a call that polls instead of watching.
+    pub every: Option<f64>,
+    /// When true, the call LISTs with the most-recent semantic (resourceVersion
+    /// unset): a quorum read the watch cache serves only on newer API servers.
+    pub consistent_list_when: Option<Condition>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

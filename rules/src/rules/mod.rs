@@ -11,15 +11,22 @@ use crate::source::{Location, Sources};
 use crate::workload::Workload;
 
 mod agent_config_unreadable;
+mod apf_kube_system_workload_high;
+mod apf_no_flowschema;
 mod broad_group_list_watch;
 mod duplicate_object;
 mod invalid_manifest;
+mod kubelet_auth_cache_ttl;
+mod leader_election_per_node;
+mod list_bypasses_watch_cache;
 mod per_node_capability_only;
 mod per_node_cluster_watch;
 mod per_node_node_watch;
 mod per_node_secret_watch;
 mod per_node_wildcard_grant;
+mod rollout_herd;
 mod support;
+pub use support::thousands;
 mod unbounded_client;
 mod unresolved_role_ref;
 
@@ -73,6 +80,12 @@ pub static ALL: &[&RuleMeta] = &[
     &per_node_secret_watch::RULE,
     &broad_group_list_watch::RULE,
     &unbounded_client::RULE,
+    &rollout_herd::RULE,
+    &leader_election_per_node::RULE,
+    &apf_no_flowschema::RULE,
+    &apf_kube_system_workload_high::RULE,
+    &list_bypasses_watch_cache::RULE,
+    &kubelet_auth_cache_ttl::RULE,
 ];
 
 /// Finds a rule by id or name.

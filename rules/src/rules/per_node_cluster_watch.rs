@@ -84,8 +84,8 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
         if calls.is_empty() {
             continue;
         }
-        let tail =
-            format!("{} that is {} copies of each cluster-wide call", at_scale(a, ctx), thousands(a.fanout.copies));
-        out.push(fanout_diagnostic(&RULE, ctx, a, &calls, "across the whole cluster", &tail));
+        let scale = at_scale(a, ctx);
+        let tail = |e: &crate::cost::Estimate| format!("{scale} {}", estimate_phrase(e, "cluster-wide"));
+        out.push(fanout_diagnostic(&RULE, ctx, a, &calls, "across the whole cluster", tail));
     }
 }

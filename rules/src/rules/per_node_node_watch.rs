@@ -72,14 +72,13 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
         if calls.is_empty() {
             continue;
         }
-        let (n, nodes) = (a.fanout.copies, ctx.options.cluster.nodes);
-        let tail = format!(
-            "every node's update reaches every copy, so traffic grows with N²; {} that is {} × {} = {} deliveries per round of node updates",
-            at_scale(a, ctx),
-            thousands(n),
-            thousands(nodes),
-            thousands(n.saturating_mul(nodes)),
-        );
-        out.push(fanout_diagnostic(&RULE, ctx, a, &calls, "(every one, cluster-wide)", &tail));
+        let scale = at_scale(a, ctx);
+        let tail = |e: &crate::cost::Estimate| {
+            format!(
+                "every node's update reaches every copy, so traffic grows with N²: {scale} {}",
+                estimate_phrase(e, "all-nodes")
+            )
+        };
+        out.push(fanout_diagnostic(&RULE, ctx, a, &calls, "(every one, cluster-wide)", tail));
     }
 }

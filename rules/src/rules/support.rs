@@ -3,7 +3,9 @@
 use super::{Context, RuleMeta};
 use crate::analysis::{Basis, GrantPath, WorkloadAnalysis};
 use crate::behaviour::{ApiCall, CallOrigin};
+use crate::cost::{self, Estimate, ResourceEstimate};
 use crate::diagnostic::{Diagnostic, Severity};
+use crate::options::Thresholds;
 use crate::source::Location;
 
 /// `5000` → `5,000`.
@@ -36,7 +38,7 @@ pub fn at_scale(a: &WorkloadAnalysis, ctx: &Context<'_>) -> String {
     match &a.fanout.basis {
         Basis::DaemonSet { declared: Some((n, _)), .. } => format!("on its {} declared nodes", thousands(*n)),
         Basis::DaemonSet { .. } => format!("at {} nodes", thousands(ctx.options.cluster.nodes)),
-        _ => format!("with {} copies", thousands(a.fanout.copies)),
+        _ => format!("at {} replicas", thousands(a.fanout.copies)),
     }
 }
 
@@ -119,8 +121,12 @@ pub fn fanout_diagnostic(
     a: &WorkloadAnalysis,
     calls: &[&ApiCall],
     scope: &str,
-    tail: &str,
+    tail: impl Fn(&Estimate) -> String,
 ) -> Diagnostic {
+    let parts_estimate: Vec<ResourceEstimate> =
+        calls.iter().map(|c| cost::call_estimate(c, a.fanout.copies, &ctx.options.cluster)).collect();
+    let estimate = cost::sum(a.fanout.copies, &parts_estimate);
+    let tail = tail(&estimate);
     let inferred: Vec<&ApiCall> = calls.iter().copied().filter(|c| c.origin.is_none()).collect();
     // Profiled calls, grouped by (agent, feature) in order.
     let mut features: Vec<(&CallOrigin, Vec<&ApiCall>)> = Vec::new();
@@ -166,11 +172,14 @@ pub fn fanout_diagnostic(
         message.push_str(&format!(" (inherent to its role: {})", inherent[0]));
     }
     let help = features.iter().find_map(|(o, _)| o.fix.clone()).unwrap_or_else(|| rule.fix.to_string());
-    let mut d =
-        Diagnostic::new(rule, ctx.identity_location(a), message).workload(ctx.workload(a).1.reference()).help(help);
-    if all_inherent && d.severity > Severity::Warning {
-        d = d.severity(Severity::Warning);
+    let mut severity = severity_of(&estimate, &ctx.options.thresholds);
+    if all_inherent && severity > Severity::Warning {
+        severity = Severity::Warning;
     }
+    let mut d = Diagnostic::new(rule, ctx.identity_location(a), message)
+        .workload(ctx.workload(a).1.reference())
+        .help(help)
+        .severity(severity);
     for (origin, cs) in &features {
         let names: Vec<String> = cs.iter().map(|c| c.display()).collect();
         let text = match &origin.because {
@@ -182,6 +191,40 @@ pub fn fanout_diagnostic(
         }
     }
     add_grant_chain(d, paths, "")
+}
+
+/// The severity an estimate deserves.
+pub fn severity_of(e: &Estimate, t: &Thresholds) -> Severity {
+    if e.initial_list_bytes >= t.error_list_bytes || e.watch_events_per_second >= t.error_events_per_second {
+        Severity::Error
+    } else if e.initial_list_bytes >= t.warning_list_bytes || e.watch_events_per_second >= t.warning_events_per_second {
+        Severity::Warning
+    } else {
+        Severity::Info
+    }
+}
+
+/// "its 5,000 copies hold 15,000 watches; a rollout LISTs about 6.1 TB at
+/// once and the watches deliver 835,000 events/s".
+pub fn estimate_phrase(e: &Estimate, watch_kind: &str) -> String {
+    let mut out = Vec::new();
+    if e.watches > 0 {
+        out.push(format!("its {} copies hold {} {watch_kind} watches", thousands(e.copies), thousands(e.watches)));
+    }
+    out.push(format!("a rollout LISTs about {} at once", cost::bytes(e.initial_list_bytes)));
+    if e.watch_events_per_second > 0.0 {
+        out.push(format!("the watches deliver {} events/s", cost::rate(e.watch_events_per_second)));
+    }
+    if e.poll_bytes_per_second > 0.0 {
+        out.push(format!("repeating the LISTs sends {}/s for good", cost::bytes(e.poll_bytes_per_second)));
+    }
+    match out.len() {
+        1 => out.remove(0),
+        _ => {
+            let last = out.pop().unwrap_or_default();
+            format!("{} and {last}", out.join("; "))
+        }
+    }
 }
 
 /// Skips workloads that cannot call the API or do not fan out.
