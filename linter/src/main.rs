@@ -1,12 +1,12 @@
 //! `apiload`: finds Kubernetes workloads whose API-server load multiplies with
 //! cluster size, before they ship.
 
-mod cluster_profile;
+mod baseline;
 mod load;
 mod render;
+mod setup;
 
-use apiload_rules::profile::ProfileSet;
-use apiload_rules::{Input, Options, Severity, Sources, rules};
+use apiload_rules::{Input, Severity, Sources, rules};
 use apiload_yaml::Limits;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
@@ -47,9 +47,9 @@ struct InputArgs {
     /// Manifest files or folders; `-` reads stdin.
     #[arg(required = true)]
     paths: Vec<String>,
-    /// Namespace of objects that have none.
-    #[arg(long, short = 'n', default_value = "default")]
-    namespace: String,
+    /// Namespace of objects that have none (default `default`).
+    #[arg(long, short = 'n')]
+    namespace: Option<String>,
     /// Node count of the production cluster (default 5,000, or the cluster profile's).
     #[arg(long)]
     nodes: Option<u64>,
@@ -62,6 +62,12 @@ struct InputArgs {
     /// Folder of agent profiles to add to the built-in ones (docs/profiles.md).
     #[arg(long, value_name = "DIR")]
     profiles: Vec<String>,
+    /// Configuration file (default: `.apiload.yaml` in this folder or the nearest parent).
+    #[arg(long, value_name = "FILE")]
+    config: Option<String>,
+    /// Ignore any `.apiload.yaml`.
+    #[arg(long, conflicts_with = "config")]
+    no_config: bool,
 }
 
 #[derive(clap::Args)]
@@ -70,23 +76,41 @@ struct LintArgs {
     input: InputArgs,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
-    /// Exit with 1 when a finding has at least this severity.
-    #[arg(long, value_enum, default_value_t = FailOn::Error)]
-    fail_on: FailOn,
+    /// Exit with 1 when a finding has at least this severity (default error, or the configuration's `failOn`).
+    #[arg(long, value_enum)]
+    fail_on: Option<FailOn>,
+    /// Report only findings that are not in this baseline file.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<String>,
+    /// Write the current findings to this baseline file and exit 0.
+    #[arg(long, value_name = "FILE")]
+    write_baseline: Option<String>,
+    /// Also report configuration exemptions that exempted nothing.
+    #[arg(long)]
+    report_unused_exemptions: bool,
 }
 
 #[derive(clap::Args)]
 struct EstimateArgs {
     #[command(flatten)]
     input: InputArgs,
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    format: Format,
+    #[arg(long, value_enum, default_value_t = EstimateFormat::Human)]
+    format: EstimateFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum EstimateFormat {
+    Human,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
     Human,
     Json,
+    Sarif,
+    Github,
+    Junit,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -98,6 +122,16 @@ enum FailOn {
 }
 
 impl FailOn {
+    fn parse(s: &str) -> Option<FailOn> {
+        Some(match s {
+            "error" => FailOn::Error,
+            "warning" => FailOn::Warning,
+            "info" => FailOn::Info,
+            "never" => FailOn::Never,
+            _ => return None,
+        })
+    }
+
     fn threshold(self) -> Option<Severity> {
         match self {
             FailOn::Error => Some(Severity::Error),
@@ -147,40 +181,45 @@ fn main() -> ExitCode {
 }
 
 fn estimate(args: EstimateArgs) -> ExitCode {
-    let (_sources, report, read_errors) = match analyze(&args.input) {
-        Ok(r) => r,
+    let analysis = match analyze(&args.input, false) {
+        Ok(a) => a,
         Err(code) => return code,
     };
-    let rows = render::estimate::rows(&report);
+    let rows = render::estimate::rows(&analysis.report);
     let out = match args.format {
-        Format::Json => render::estimate::json(&rows, &report.options.cluster),
-        Format::Human => render::estimate::table(&rows, &report.options.cluster),
+        EstimateFormat::Json => render::estimate::json(&rows, &analysis.report.options.cluster),
+        EstimateFormat::Human => render::estimate::table(&rows, &analysis.report.options.cluster),
     };
-    let mut stdout = std::io::stdout().lock();
-    if stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush()).is_err() || !read_errors.is_empty() {
+    if !emit(&out) || !analysis.read_errors.is_empty() {
         return ExitCode::from(EXIT_USAGE);
     }
     ExitCode::SUCCESS
 }
 
-/// Loads and analyses the input; `Err` carries the exit code of a usage error.
-fn analyze(args: &InputArgs) -> Result<(Sources, apiload_rules::Report, Vec<load::ReadError>), ExitCode> {
+/// An analysed input.
+struct Analysis {
+    sources: Sources,
+    report: apiload_rules::Report,
+    read_errors: Vec<load::ReadError>,
+    fail_on: Option<String>,
+}
+
+/// Loads the configuration and the input and analyses it; `Err` carries the
+/// exit code of a usage error (already reported on stderr).
+fn analyze(args: &InputArgs, report_unused_exemptions: bool) -> Result<Analysis, ExitCode> {
     let limits = Limits { max_bytes: args.max_file_size, ..Limits::default() };
-    let mut options = Options { default_namespace: args.namespace.clone(), ..Options::default() };
-    if let Some(path) = &args.cluster_profile
-        && let Err(e) = read_cluster_profile(path, &mut options.cluster) {
-            eprintln!("error: {e}");
-            return Err(ExitCode::from(EXIT_USAGE));
-        }
-    if let Some(n) = args.nodes {
-        if n == 0 {
-            eprintln!("error: --nodes must be at least 1");
-            return Err(ExitCode::from(EXIT_USAGE));
-        }
-        options.cluster.nodes = n;
-    }
-    let profiles = match load_profiles(&args.profiles) {
-        Ok(p) => p,
+    let mut sources = Sources::new();
+    let flags = setup::Flags {
+        config: args.config.as_deref(),
+        no_config: args.no_config,
+        namespace: args.namespace.as_deref(),
+        nodes: args.nodes,
+        cluster_profile: args.cluster_profile.as_deref(),
+        profiles: &args.profiles,
+        report_unused_exemptions,
+    };
+    let setup = match setup::setup(&flags, &mut sources) {
+        Ok(s) => s,
         Err(errors) => {
             for e in errors {
                 eprintln!("error: {e}");
@@ -191,8 +230,8 @@ fn analyze(args: &InputArgs) -> Result<(Sources, apiload_rules::Report, Vec<load
     let (files, mut read_errors) = load::expand(&args.paths);
     let (loaded, errors) = load::load_all(&files, &limits);
     read_errors.extend(errors);
-    let mut sources = Sources::new();
-    let mut input = Input::with_profiles(options, profiles);
+    let mut input = Input::with_profiles(setup.options, setup.profiles);
+    input.set_exemptions(setup.exemptions);
     for l in loaded {
         let id = sources.push(l.source);
         input.add_documents(id, l.documents);
@@ -201,45 +240,63 @@ fn analyze(args: &InputArgs) -> Result<(Sources, apiload_rules::Report, Vec<load
     for e in &read_errors {
         eprintln!("error: cannot read {}: {}", e.path, e.message);
     }
-    Ok((sources, report, read_errors))
+    Ok(Analysis { sources, report, read_errors, fail_on: setup.fail_on })
 }
 
-fn read_cluster_profile(path: &str, profile: &mut apiload_rules::ClusterProfile) -> Result<(), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    let at = |span: apiload_yaml::Span| {
-        let lc = apiload_yaml::LineIndex::new(text.as_bytes()).line_col_in(
-            &text,
-            span.start,
-            apiload_yaml::ColumnUnit::Chars,
-        );
-        format!("{path}:{}:{}", lc.line, lc.column)
-    };
-    let mut docs = apiload_yaml::load_str(&text, &Limits::default());
-    let root = match docs.is_empty() {
-        true => return Ok(()),
-        false => docs.remove(0).map_err(|e| format!("{}: {}", at(e.span), e.message))?.root,
-    };
-    cluster_profile::apply(&root, profile)
-        .map_err(|e| format!("{}: invalid cluster profile: {}", at(e.span), e.message))
+fn emit(text: &str) -> bool {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()).is_ok()
 }
 
 fn lint(args: LintArgs) -> ExitCode {
-    let (sources, report, read_errors) = match analyze(&args.input) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
+    let Analysis { sources, mut report, read_errors, fail_on } =
+        match analyze(&args.input, args.report_unused_exemptions) {
+            Ok(a) => a,
+            Err(code) => return code,
+        };
+    if let Some(path) = &args.write_baseline {
+        return match baseline::write(path, &sources, &report.diagnostics) {
+            Ok(()) => {
+                eprintln!("wrote {} findings to {path}", report.diagnostics.len());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        };
+    }
+    let mut baselined = 0;
+    if let Some(path) = &args.baseline {
+        match baseline::read(path) {
+            Ok(known) => {
+                let before = report.diagnostics.len();
+                report.diagnostics.retain(|d| !known.contains(&baseline::fingerprint(&sources, d)));
+                baselined = before - report.diagnostics.len();
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    }
     let counts = render::json::Counts {
         files: sources.len(),
         objects: report.inventory.objects.len(),
         workloads: report.inventory.workloads.len(),
+        suppressed: report.suppressed.len(),
+        baselined,
     };
+    let diagnostics = &report.diagnostics;
     let output = match args.format {
-        Format::Json => render::json::render(&sources, &report.diagnostics, counts),
+        Format::Json => render::json::render(&sources, diagnostics, counts),
+        Format::Sarif => render::sarif::render(&sources, diagnostics, |d| baseline::fingerprint(&sources, d)),
+        Format::Github => render::github::render(&sources, diagnostics),
+        Format::Junit => render::junit::render(&sources, diagnostics, counts.files),
         Format::Human => {
-            let stdout = std::io::stdout();
-            let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-            let count = |s: Severity| report.diagnostics.iter().filter(|d| d.severity == s).count();
-            let summary = format!(
+            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            let count = |s: Severity| diagnostics.iter().filter(|d| d.severity == s).count();
+            let mut summary = format!(
                 "{} errors, {} warnings, {} infos in {} files ({} objects, {} workloads)",
                 count(Severity::Error),
                 count(Severity::Warning),
@@ -248,46 +305,21 @@ fn lint(args: LintArgs) -> ExitCode {
                 counts.objects,
                 counts.workloads
             );
-            render::human::render(&sources, &report.diagnostics, &render::human::Style { color, width: 100 }, &summary)
+            if counts.suppressed > 0 {
+                summary.push_str(&format!("; {} exempted", counts.suppressed));
+            }
+            if counts.baselined > 0 {
+                summary.push_str(&format!("; {} in the baseline", counts.baselined));
+            }
+            render::human::render(&sources, diagnostics, &render::human::Style { color, width: 100 }, &summary)
         }
     };
-    let mut stdout = std::io::stdout().lock();
-    if stdout.write_all(output.as_bytes()).and_then(|_| stdout.flush()).is_err() {
+    if !emit(&output) || !read_errors.is_empty() {
         return ExitCode::from(EXIT_USAGE);
     }
-    if !read_errors.is_empty() {
-        return ExitCode::from(EXIT_USAGE);
-    }
-    let failed = args.fail_on.threshold().is_some_and(|t| report.diagnostics.iter().any(|d| d.severity >= t));
+    let fail_on = args.fail_on.or_else(|| fail_on.as_deref().and_then(FailOn::parse)).unwrap_or(FailOn::Error);
+    let failed = fail_on.threshold().is_some_and(|t| diagnostics.iter().any(|d| d.severity >= t));
     if failed { ExitCode::from(EXIT_FINDINGS) } else { ExitCode::SUCCESS }
-}
-
-/// The built-in profiles plus those in `dirs`; errors as `file:line:column: message`.
-fn load_profiles(dirs: &[String]) -> Result<ProfileSet, Vec<String>> {
-    let mut set = ProfileSet::builtin();
-    let mut errors = Vec::new();
-    for dir in dirs {
-        let (files, read_errors) = load::expand(std::slice::from_ref(dir));
-        errors.extend(read_errors.into_iter().map(|e| format!("cannot read {}: {}", e.path, e.message)));
-        for file in files {
-            let name = file.display().to_string();
-            let text = match std::fs::read_to_string(&file) {
-                Ok(t) => t,
-                Err(e) => {
-                    errors.push(format!("cannot read {name}: {e}"));
-                    continue;
-                }
-            };
-            if let Err(errs) = set.add_text(&name, &text) {
-                let lines = apiload_yaml::LineIndex::new(text.as_bytes());
-                for e in errs {
-                    let lc = lines.line_col_in(&text, e.span.start, apiload_yaml::ColumnUnit::Chars);
-                    errors.push(format!("{name}:{}:{}: invalid profile: {}", lc.line, lc.column, e.message));
-                }
-            }
-        }
-    }
-    if errors.is_empty() { Ok(set) } else { Err(errors) }
 }
 
 fn explain(r: &rules::RuleMeta) -> String {
@@ -300,7 +332,10 @@ fn explain(r: &rules::RuleMeta) -> String {
         r.summary,
         r.detects,
         r.why,
-        indent(r.example),
+        match r.example_config {
+            Some(c) => format!("{}\nwith this .apiload.yaml:\n\n{}", indent(r.example), indent(c)),
+            None => indent(r.example),
+        },
         r.fix
     )
 }
@@ -329,8 +364,17 @@ fn rules_markdown() -> String {
     }
     for r in rules::ALL {
         out.push_str(&format!(
-            "\n## {} {}\n\nCategory `{}`, default severity **{}**. {}\n\n### What it detects\n\n{}\n\n### Why it matters\n\n{}\n\n### Example that fires\n\n```yaml\n{}```\n\n### Fix\n\n{}\n",
-            r.id, r.name, r.category, r.severity, r.summary, r.detects, r.why, r.example, r.fix
+            "\n## {} {}\n\nCategory `{}`, default severity **{}**. {}\n\n### What it detects\n\n{}\n\n### Why it matters\n\n{}\n\n### Example that fires\n\n```yaml\n{}```\n{}\n### Fix\n\n{}\n",
+            r.id,
+            r.name,
+            r.category,
+            r.severity,
+            r.summary,
+            r.detects,
+            r.why,
+            r.example,
+            r.example_config.map_or(String::new(), |c| format!("\nwith this `.apiload.yaml`:\n\n```yaml\n{c}```\n")),
+            r.fix
         ));
     }
     out

@@ -54,11 +54,12 @@ pub enum Category {
     LeaderElection,
     ListSemantics,
     KubeletAuth,
+    Exemption,
     Input,
 }
 
 impl Category {
-    pub const ALL: [Category; 13] = [
+    pub const ALL: [Category; 14] = [
         Category::FanoutClusterWatch,
         Category::FanoutNodeWatch,
         Category::FanoutCapabilityOnly,
@@ -71,6 +72,7 @@ impl Category {
         Category::LeaderElection,
         Category::ListSemantics,
         Category::KubeletAuth,
+        Category::Exemption,
         Category::Input,
     ];
 
@@ -88,6 +90,7 @@ impl Category {
             Category::LeaderElection => "leader-election",
             Category::ListSemantics => "list-semantics",
             Category::KubeletAuth => "kubelet-auth",
+            Category::Exemption => "exemption",
             Category::Input => "input",
         }
     }
@@ -126,6 +129,7 @@ impl Category {
                 "LISTs that the API server cannot serve from its watch cache on the target version"
             }
             Category::KubeletAuth => "kubelet authentication or authorization caches shortened below their defaults",
+            Category::Exemption => "an exemption that expired, is ignored, or exempts nothing",
             Category::Input => {
                 "input that is not a valid Kubernetes object: syntax, encoding, limits, wrong field types"
             }

@@ -23,6 +23,7 @@ pub mod behaviour;
 pub mod config;
 pub mod cost;
 pub mod diagnostic;
+pub mod exempt;
 pub mod fields;
 pub mod inventory;
 pub mod kube;
@@ -31,6 +32,7 @@ pub mod options;
 pub mod profile;
 pub mod rbac;
 pub mod rules;
+pub mod settings;
 pub mod source;
 pub mod workload;
 
@@ -48,6 +50,7 @@ use apiload_yaml::{Document, LoadError};
 pub struct Input {
     options: Options,
     profiles: profile::ProfileSet,
+    exemptions: exempt::ExemptionPolicy,
     objects: Vec<Object>,
     diagnostics: Vec<Diagnostic>,
 }
@@ -59,7 +62,18 @@ impl Input {
     }
 
     pub fn with_profiles(options: Options, profiles: profile::ProfileSet) -> Input {
-        Input { options, profiles, objects: Vec::new(), diagnostics: Vec::new() }
+        Input {
+            options,
+            profiles,
+            exemptions: exempt::ExemptionPolicy::default(),
+            objects: Vec::new(),
+            diagnostics: Vec::new(),
+        }
+    }
+
+    /// Exemptions to apply (configuration entries, annotation policy, today's date).
+    pub fn set_exemptions(&mut self, policy: exempt::ExemptionPolicy) {
+        self.exemptions = policy;
     }
 
     /// Adds the documents loaded from one source; load errors become findings.
@@ -95,13 +109,21 @@ impl Input {
 
     /// Indexes everything, analyses every workload and runs every rule.
     pub fn analyze(self, sources: &Sources) -> Report {
-        let Input { options, profiles, objects, mut diagnostics } = self;
+        let Input { options, profiles, exemptions, objects, mut diagnostics } = self;
         let inventory = Inventory::build(objects, &mut diagnostics);
         let analyses = analysis::analyze_workloads(sources, &inventory, &profiles, &options);
         let ctx = rules::Context { sources, inventory: &inventory, analyses: &analyses, options: &options };
+        let setting = |id: &str| options.rule_settings.iter().rev().find(|(r, _)| *r == id).map(|(_, s)| *s);
         for rule in rules::ALL {
-            if let Some(check) = rule.check {
+            if let (Some(check), false) = (rule.check, setting(rule.id) == Some(settings::RuleSetting::Off)) {
                 check(&ctx, &mut diagnostics);
+            }
+        }
+        let suppressed = exempt::apply(&inventory, &exemptions, &mut diagnostics);
+        diagnostics.retain(|d| setting(d.rule.id) != Some(settings::RuleSetting::Off));
+        for d in &mut diagnostics {
+            if let Some(settings::RuleSetting::Severity(s)) = setting(d.rule.id) {
+                d.severity = s;
             }
         }
         diagnostics.sort_by(|a, b| {
@@ -111,7 +133,7 @@ impl Input {
                 b.rule.id,
             ))
         });
-        Report { inventory, analyses, diagnostics, options }
+        Report { inventory, analyses, diagnostics, suppressed, options }
     }
 }
 
@@ -120,5 +142,7 @@ pub struct Report {
     pub inventory: Inventory,
     pub analyses: Vec<WorkloadAnalysis>,
     pub diagnostics: Vec<Diagnostic>,
+    /// Findings exemptions removed, with their reasons.
+    pub suppressed: Vec<exempt::Suppressed>,
     pub options: Options,
 }

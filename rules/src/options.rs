@@ -89,6 +89,8 @@ pub struct Options {
     /// A rollout that restarts at least this share of a fan-out agent's copies
     /// at once is a herd (`maxUnavailable`, `maxSurge`).
     pub rollout_max_fraction: f64,
+    /// Rules turned off or given another severity (configuration file).
+    pub rule_settings: Vec<(&'static str, crate::settings::RuleSetting)>,
 }
 
 /// A fan-out finding is an error when its estimate reaches an `error_*`
@@ -124,6 +126,7 @@ impl Default for Options {
             client_qps_budget: 5_000_000.0,
             thresholds: Thresholds::default(),
             rollout_max_fraction: 0.1,
+            rule_settings: Vec::new(),
         }
     }
 }

@@ -15,13 +15,18 @@ fn every_rule_has_fixtures_that_fire_and_that_pass() {
             .map(|e| e.unwrap().path())
             .collect();
         entries.sort();
-        let fires: Vec<_> = entries.iter().filter(|p| name(p).starts_with("fires")).collect();
-        let passes: Vec<_> = entries.iter().filter(|p| name(p).starts_with("passes")).collect();
+        // A fixture `x.yaml` is linted with the configuration `x.apiload.yaml` when there is one.
+        let is_fixture = |p: &&std::path::PathBuf| !name(p).ends_with(".apiload.yaml");
+        let settings_for = |p: &std::path::Path| std::fs::read_to_string(p.with_extension("apiload.yaml")).ok();
+        let fires: Vec<_> = entries.iter().filter(|p| name(p).starts_with("fires")).filter(is_fixture).collect();
+        let passes: Vec<_> = entries.iter().filter(|p| name(p).starts_with("passes")).filter(is_fixture).collect();
         assert!(!fires.is_empty(), "{}: no fires*.yaml", rule.name);
         assert!(!passes.is_empty(), "{}: no passes*.yaml", rule.name);
         for path in fires {
             let text = std::fs::read_to_string(path).unwrap();
-            let (sources, report) = analyze(&[(name(path), &text)], Default::default());
+            let settings = settings_for(path);
+            let (sources, report) =
+                analyze_with_settings(&[(name(path), &text)], Default::default(), settings.as_deref());
             let mine: Vec<_> = report.diagnostics.iter().filter(|d| d.rule.id == rule.id).collect();
             assert!(!mine.is_empty(), "{} does not fire on {}", rule.name, path.display());
             let snapshot = format!("{}-{}", rule.name, name(path).trim_end_matches(".yaml"));
@@ -29,7 +34,9 @@ fn every_rule_has_fixtures_that_fire_and_that_pass() {
         }
         for path in passes {
             let text = std::fs::read_to_string(path).unwrap();
-            let (sources, report) = analyze(&[(name(path), &text)], Default::default());
+            let settings = settings_for(path);
+            let (sources, report) =
+                analyze_with_settings(&[(name(path), &text)], Default::default(), settings.as_deref());
             let mine: Vec<_> = report.diagnostics.iter().filter(|d| d.rule.id == rule.id).collect();
             assert!(mine.is_empty(), "{} fires on {}:\n{}", rule.name, path.display(), render(&sources, &mine));
         }
@@ -39,7 +46,8 @@ fn every_rule_has_fixtures_that_fire_and_that_pass() {
 #[test]
 fn every_rule_documents_an_example_that_fires() {
     for rule in ALL {
-        let (_, report) = analyze_one(rule.example);
+        let (_, report) =
+            analyze_with_settings(&[("example.yaml", rule.example)], Default::default(), rule.example_config);
         assert!(
             report.diagnostics.iter().any(|d| d.rule.id == rule.id),
             "the documented example of {} does not fire it; it reports {:?}",

@@ -12,7 +12,7 @@ use std::fmt;
 /// A source file, cut to the lines around a span before miette reads it
 /// (miette would otherwise scan the whole file for every snippet).
 struct FileCode<'a> {
-    name: &'a str,
+    name: String,
     source: &'a apiload_rules::Source,
 }
 
@@ -36,7 +36,7 @@ impl SourceCode for FileCode<'_> {
         let inner = SourceSpan::new((start - ws).into(), end - start);
         let c = window.read_span(&inner, context_lines_before, context_lines_after)?;
         Ok(Box::new(MietteSpanContents::new_named(
-            self.name.to_string(),
+            self.name.clone(),
             c.data(),
             SourceSpan::new((c.span().offset() + ws).into(), c.span().len()),
             c.line() + window_line as usize - 1,
@@ -117,13 +117,19 @@ pub struct Style {
 }
 
 pub fn render(sources: &Sources, diagnostics: &[Diagnostic], style: &Style, summary: &str) -> String {
+    let locator = super::Locator::new(sources);
     let theme = if style.color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
     let handler = GraphicalReportHandler::new_themed(theme).with_width(style.width).with_links(false);
     let mut out = String::new();
     for d in diagnostics {
         let file = |loc: apiload_rules::Location| {
             let s = sources.get(loc.source);
-            FileCode { name: &s.name, source: s }
+            let p = locator.position(loc);
+            let name = match p.input_line {
+                Some(_) => format!("{} ({})", s.name, p.file),
+                None => s.name.clone(),
+            };
+            FileCode { name, source: s }
         };
         let report = Report {
             code: format!("{} {}", d.rule.id, d.rule.name),

@@ -1,6 +1,6 @@
 //! `--format json`: the output contract (`docs/output-contract.md`).
 
-use super::{Position, help_uri, position};
+use super::{Locator, Position, help_uri};
 use apiload_rules::{Diagnostic, ObjectRef, Severity, Sources};
 use serde::Serialize;
 
@@ -15,6 +15,8 @@ struct Summary {
     files: usize,
     objects: usize,
     workloads: usize,
+    suppressed: usize,
+    baselined: usize,
     errors: usize,
     warnings: usize,
     infos: usize,
@@ -62,10 +64,16 @@ pub struct Counts {
     pub files: usize,
     pub objects: usize,
     pub workloads: usize,
+    /// Findings exemptions removed.
+    pub suppressed: usize,
+    /// Findings the baseline removed.
+    pub baselined: usize,
 }
 
 pub fn render(sources: &Sources, diagnostics: &[Diagnostic], counts: Counts) -> String {
     let count = |s: Severity| diagnostics.iter().filter(|d| d.severity == s).count();
+    let locator = Locator::new(sources);
+    let position = |loc| locator.position(loc);
     let out = Output {
         diagnostics: diagnostics
             .iter()
@@ -76,11 +84,11 @@ pub fn render(sources: &Sources, diagnostics: &[Diagnostic], counts: Counts) -> 
                 severity: d.severity,
                 message: &d.message,
                 workload: d.workload.as_ref(),
-                location: position(sources, d.location),
+                location: position(d.location),
                 related: d
                     .related
                     .iter()
-                    .map(|r| JsonRelated { position: position(sources, r.location), message: &r.message })
+                    .map(|r| JsonRelated { position: position(r.location), message: &r.message })
                     .collect(),
                 help: d.help.as_deref(),
                 fixes: d
@@ -91,7 +99,7 @@ pub fn render(sources: &Sources, diagnostics: &[Diagnostic], counts: Counts) -> 
                         edits: f
                             .edits
                             .iter()
-                            .map(|e| JsonEdit { position: position(sources, e.location), new_text: &e.new_text })
+                            .map(|e| JsonEdit { position: position(e.location), new_text: &e.new_text })
                             .collect(),
                     })
                     .collect(),
@@ -102,6 +110,8 @@ pub fn render(sources: &Sources, diagnostics: &[Diagnostic], counts: Counts) -> 
             files: counts.files,
             objects: counts.objects,
             workloads: counts.workloads,
+            suppressed: counts.suppressed,
+            baselined: counts.baselined,
             errors: count(Severity::Error),
             warnings: count(Severity::Warning),
             infos: count(Severity::Info),

@@ -1,8 +1,11 @@
 //! Turning diagnostics into output for people and for machines.
 
 pub mod estimate;
+pub mod github;
 pub mod human;
 pub mod json;
+pub mod junit;
+pub mod sarif;
 
 use apiload_rules::{Location, Sources};
 use serde::Serialize;
@@ -15,18 +18,62 @@ pub struct Position {
     pub column: u32,
     pub end_line: u32,
     pub end_column: u32,
+    /// For stdin attributed to a Helm template: the line in the input stream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_line: Option<u32>,
 }
 
-pub fn position(sources: &Sources, loc: Location) -> Position {
-    let source = sources.get(loc.source);
-    let start = source.lines.line_col_in(&source.text, loc.span.start, apiload_yaml::ColumnUnit::Chars);
-    let end = source.lines.line_col_in(&source.text, loc.span.end, apiload_yaml::ColumnUnit::Chars);
-    Position {
-        file: source.name.clone(),
-        line: start.line,
-        column: start.column,
-        end_line: end.line,
-        end_column: end.column,
+/// Turns locations into positions. Input read from stdin that carries Helm's
+/// `# Source: chart/templates/x.yaml` comments is attributed to those
+/// templates, with lines counted from the comment, so that findings of
+/// `helm template … | apiload lint -` name the template to fix.
+pub struct Locator<'a> {
+    sources: &'a Sources,
+    /// Per stdin source: (line of a `# Source:` comment, template path), in order.
+    templates: std::collections::HashMap<apiload_rules::SourceId, Vec<(u32, String)>>,
+}
+
+impl<'a> Locator<'a> {
+    pub fn new(sources: &'a Sources) -> Locator<'a> {
+        let mut templates = std::collections::HashMap::new();
+        for (id, s) in sources.iter() {
+            if s.name != crate::load::STDIN_NAME {
+                continue;
+            }
+            let marks: Vec<(u32, String)> = s
+                .text
+                .lines()
+                .enumerate()
+                .filter_map(|(i, l)| l.strip_prefix("# Source: ").map(|p| (i as u32 + 1, p.trim().to_string())))
+                .collect();
+            if !marks.is_empty() {
+                templates.insert(id, marks);
+            }
+        }
+        Locator { sources, templates }
+    }
+
+    pub fn position(&self, loc: Location) -> Position {
+        let source = self.sources.get(loc.source);
+        let start = source.lines.line_col_in(&source.text, loc.span.start, apiload_yaml::ColumnUnit::Chars);
+        let end = source.lines.line_col_in(&source.text, loc.span.end, apiload_yaml::ColumnUnit::Chars);
+        let mut p = Position {
+            file: source.name.clone(),
+            line: start.line,
+            column: start.column,
+            end_line: end.line,
+            end_column: end.column,
+            input_line: None,
+        };
+        if let Some(marks) = self.templates.get(&loc.source)
+            && let Some((mark, template)) = marks.iter().rev().find(|(l, _)| *l < start.line)
+        {
+            p.input_line = Some(start.line);
+            p.file = template.clone();
+            p.line = start.line - mark;
+            p.end_line = end.line.saturating_sub(*mark).max(p.line);
+        }
+        p
     }
 }
 

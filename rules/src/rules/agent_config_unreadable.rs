@@ -36,6 +36,7 @@ spec:
       - name: conf
         configMap: {name: otel-agent}
 "#,
+    example_config: None,
     fix: "Include the agent's ConfigMap or Secret in the input, or fix the configuration at the \
 position shown.",
     check: Some(check),

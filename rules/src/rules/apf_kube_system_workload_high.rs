@@ -50,6 +50,7 @@ subjects:
   name: net-agent
   namespace: kube-system
 "#,
+    example_config: None,
     fix: "Run the agent in a namespace of its own, or give its ServiceAccount a FlowSchema with a \
 precedence below 900 and a priority level of its own.",
     check: Some(check),

@@ -51,6 +51,7 @@ subjects:
   name: log-agent
   namespace: logging
 "#,
+    example_config: None,
     fix: "Add a FlowSchema matching the agent's ServiceAccount (kind ServiceAccount) with a \
 PriorityLevelConfiguration of its own, so that its requests queue apart from everyone else's.",
     check: Some(check),

@@ -29,6 +29,7 @@ subjects:
   name: system:serviceaccounts
   apiGroup: rbac.authorization.k8s.io
 "#,
+    example_config: None,
     fix: "Bind the role to the ServiceAccounts that need it, by name.",
     check: Some(check),
 };

@@ -13,6 +13,7 @@ pub static RULE: RuleMeta = RuleMeta {
 input says never reaches the cluster. apiload analyses the later one, as the cluster would \
 keep it.",
     example: "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: agent\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: agent\n",
+    example_config: None,
     fix: "Remove one of the two definitions, or rename one.",
     check: None,
 };

@@ -16,6 +16,7 @@ loader's limits (file size, nesting depth, node count including alias expansion)
 what the cluster will run, and apiload cannot vouch for it either. Only the broken document is \
 lost: the others in the same file and input are still analysed.",
     example: "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: \"three\"\n  template:\n    spec:\n      containers:\n      - name: web\n        image: nginx\n",
+    example_config: None,
     fix: "Correct the document at the position shown. For limits, split the input or raise \
 `--max-file-size`.",
     check: None,

@@ -35,6 +35,7 @@ data:
         enabled: true
         cacheTTL: 10s
 "#,
+    example_config: None,
     fix: "Keep the defaults (2m for authentication, 5m and 30s for authorization) unless a security \
 requirement says otherwise, and then budget the review traffic.",
     check: Some(check),

@@ -33,6 +33,7 @@ spec:
         image: registry.example.com/events-agent:1.0
         args: ["--leader-elect=true"]
 "#,
+    example_config: None,
     fix: "Run the cluster-level work in a small Deployment (2 replicas with leader election) and \
 keep the DaemonSet for per-node work.",
     check: Some(check),

@@ -68,6 +68,7 @@ subjects:
   name: vector
   namespace: logging
 "#,
+    example_config: None,
     fix: "Let the agent list from the watch cache (Vector: `use_apiserver_cache: true`), or run \
 API servers of 1.31 or later with etcd 3.4.31/3.5.13 or later.",
     check: Some(check),

@@ -15,6 +15,7 @@ mod apf_kube_system_workload_high;
 mod apf_no_flowschema;
 mod broad_group_list_watch;
 mod duplicate_object;
+pub mod exemptions;
 mod invalid_manifest;
 mod kubelet_auth_cache_ttl;
 mod leader_election_per_node;
@@ -55,6 +56,8 @@ pub struct RuleMeta {
     pub why: &'static str,
     /// A manifest that fires.
     pub example: &'static str,
+    /// The configuration file the example needs, if any.
+    pub example_config: Option<&'static str>,
     /// The fix.
     pub fix: &'static str,
     /// `None` for rules reported while reading input rather than by analysis.
@@ -73,6 +76,9 @@ pub static ALL: &[&RuleMeta] = &[
     &duplicate_object::RULE,
     &unresolved_role_ref::RULE,
     &agent_config_unreadable::RULE,
+    &exemptions::EXPIRED,
+    &exemptions::INVALID,
+    &exemptions::UNUSED,
     &per_node_cluster_watch::RULE,
     &per_node_node_watch::RULE,
     &per_node_capability_only::RULE,

@@ -63,6 +63,7 @@ subjects:
   name: pod-metrics
   namespace: monitoring
 "#,
+    example_config: None,
     fix: "Grant only what the agent uses. Kubernetes RBAC cannot restrict a grant to a field \
 selector, so keep the node-scoped configuration under review (apiload lints it), drop collections \
 the agent does not read, and prefer `get` over `list`/`watch` where the agent reads single objects.",
@@ -77,7 +78,16 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
         if a.behaviour.calls.iter().any(|c| c.reportable_fanout()) {
             continue; // AL101/AL102 report the real fan-out
         }
-        let granted: Vec<_> = a.cluster_collections().filter(|c| c.is_sizeable()).collect();
+        // Collections a leader-elected feature lists or watches are used (by
+        // the leader), and RBAC cannot grant them to the leader only.
+        let leader_uses = |c: &crate::analysis::CollectionAccess| {
+            a.behaviour.calls.iter().any(|call| {
+                call.origin.as_ref().is_some_and(|o| o.central)
+                    && (call.list || call.watch)
+                    && a.access.find(&call.group, &call.resource).is_some_and(|x| std::ptr::eq(x, c))
+            })
+        };
+        let granted: Vec<_> = a.cluster_collections().filter(|c| c.is_sizeable() && !leader_uses(c)).collect();
         if granted.is_empty() {
             continue;
         }
@@ -88,7 +98,12 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
                 ns.variable
             ),
             None => {
-                let agents: Vec<&str> = a.behaviour.agents.iter().map(|r| r.profile.name.as_str()).collect();
+                let mut agents: Vec<&str> = Vec::new();
+                for r in &a.behaviour.agents {
+                    if !agents.contains(&r.profile.name.as_str()) {
+                        agents.push(&r.profile.name);
+                    }
+                }
                 let scoped: Vec<String> = a
                     .behaviour
                     .calls

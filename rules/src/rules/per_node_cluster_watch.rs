@@ -61,6 +61,7 @@ subjects:
   name: node-agent
   namespace: monitoring
 "#,
+    example_config: None,
     fix: "Scope each copy to its node: give it its node name from the downward API \
 (`env: [{name: NODE_NAME, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}]`) and have it \
 list and watch with `fieldSelector=spec.nodeName=$(NODE_NAME)`. Collections that cannot be \

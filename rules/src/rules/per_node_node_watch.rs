@@ -55,6 +55,7 @@ subjects:
   name: route-agent
   namespace: kube-system
 "#,
+    example_config: None,
     fix: "Watch only the copy's own Node (`fieldSelector=metadata.name=$(NODE_NAME)`, served \
 cheaply since Kubernetes 1.27), or move the all-nodes view to one central controller. Where the \
 design needs every node's data on every node (CNI route agents), use the project's scaling mode \

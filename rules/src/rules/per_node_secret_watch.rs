@@ -52,6 +52,7 @@ subjects:
   name: cert-sync
   namespace: security
 "#,
+    example_config: None,
     fix: "Grant `get` on named Secrets (`resourceNames`) in the namespaces that hold them, \
 through RoleBindings, or mount the Secrets the agent needs as volumes.",
     check: Some(check),

@@ -53,6 +53,7 @@ subjects:
   name: debug-agent
   namespace: ops
 "#,
+    example_config: None,
     fix: "Name the resources and verbs the agent uses instead of `*`.",
     check: Some(check),
 };

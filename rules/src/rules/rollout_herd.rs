@@ -55,6 +55,7 @@ subjects:
   name: telemetry-agent
   namespace: monitoring
 "#,
+    example_config: None,
     fix: "Roll out in small steps (`maxUnavailable: 1` or a few percent) and in phases across \
 clusters; better, remove the cluster-wide calls (AL101) so that a restart costs little.",
     check: Some(check),

@@ -24,6 +24,7 @@ pub fn thousands(n: u64) -> String {
 /// "from every node" / "from each of its 200 replicas".
 pub fn from_every_copy(a: &WorkloadAnalysis) -> String {
     match &a.fanout.basis {
+        Basis::DaemonSet { declared: Some((n, _)), .. } => format!("from each of its {} declared nodes", thousands(*n)),
         Basis::DaemonSet { .. } => "from every node".into(),
         Basis::Hpa(_) => format!("from each of up to {} replicas (HPA maxReplicas)", thousands(a.fanout.copies)),
         Basis::Parallelism(_) => {

@@ -38,6 +38,7 @@ spec:
         image: registry.example.com/net-agent:3.0
         args: ["--kube-api-qps=-1"]
 "#,
+    example_config: None,
     fix: "Keep a finite per-copy rate: remove the negative QPS, or set it to what one copy needs \
 (client-go's 5/10 suits most node agents). If the agent relies on API Priority and Fairness \
 instead, give its ServiceAccount a FlowSchema with its own priority level.",
@@ -65,8 +66,12 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
         } else {
             continue;
         };
-        let mut agents: Vec<&str> = a.behaviour.agents.iter().map(|r| r.profile.name.as_str()).collect();
-        agents.dedup();
+        let mut agents: Vec<&str> = Vec::new();
+        for r in &a.behaviour.agents {
+            if !agents.contains(&r.profile.name.as_str()) {
+                agents.push(&r.profile.name);
+            }
+        }
         let runs = if agents.is_empty() { String::new() } else { format!(" ({})", agents.join(", ")) };
         let total = if qps < 0.0 {
             format!("{} copies can each send requests as fast as the API server answers", thousands(a.fanout.copies))

@@ -25,6 +25,7 @@ subjects:
   name: agent
   namespace: monitoring
 "#,
+    example_config: None,
     fix: "Include the role's manifest in the input (lint the charts together), or fix the \
 name in `roleRef`.",
     check: Some(check),

@@ -10,10 +10,35 @@ pub fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata")
 }
 
+/// The date tests take as today, so that expiry does not depend on the clock.
+pub const TODAY: &str = "2026-01-01";
+
 /// Analyses named texts as one input.
 pub fn analyze(files: &[(&str, &str)], options: Options) -> (Sources, Report) {
+    analyze_with_settings(files, options, None)
+}
+
+/// Analyses named texts with a configuration file (`.apiload.yaml` text).
+pub fn analyze_with_settings(
+    files: &[(&str, &str)],
+    mut options: Options,
+    settings: Option<&str>,
+) -> (Sources, Report) {
     let mut sources = Sources::new();
+    let mut policy =
+        apiload_rules::exempt::ExemptionPolicy { today: TODAY.into(), report_unused: true, ..Default::default() };
+    if let Some(text) = settings {
+        let id = sources.add(".apiload.yaml", text.as_bytes());
+        let s = apiload_rules::settings::Settings::parse(id, text).unwrap_or_else(|e| panic!("settings: {e:?}"));
+        options.rule_settings = s.rules.clone();
+        s.apply_cluster(&mut options.cluster);
+        policy.config = s.exemptions.clone();
+        if let Some(ns) = &s.annotation_namespaces {
+            policy.annotations = apiload_rules::exempt::AnnotationPolicy::from_list(ns);
+        }
+    }
     let mut input = Input::new(options);
+    input.set_exemptions(policy);
     for (name, text) in files {
         let id = sources.add(*name, text.as_bytes());
         input.add_documents(id, apiload_yaml::load_stream(text.as_bytes(), &Limits::default()));
