@@ -17,7 +17,9 @@ pub struct Object {
     pub namespace: Option<Box<str>>,
     /// Span of `metadata.name` (or of the document when it has none).
     pub name_span: Span,
-    pub node: Node,
+    /// The object itself, shared: front ends that keep objects between analyses
+    /// (the language server) hand the same tree to every analysis.
+    pub node: std::sync::Arc<Node>,
 }
 
 impl Object {
@@ -161,7 +163,7 @@ fn push_object(
             name: id.name.into(),
             namespace: id.namespace.map(Into::into),
             name_span: id.name_span,
-            node,
+            node: std::sync::Arc::new(node),
         }),
         Err(e) => diagnostics.push(input::invalid(Location::new(source, e.span), e.message)),
     }
