@@ -213,13 +213,13 @@ fn annotation_exemptions(
 }
 
 /// The object a finding is about: its workload, or the object its primary location is in.
-fn subject<'a>(inv: &'a Inventory, d: &Diagnostic) -> Option<(usize, &'a Object)> {
+fn subject<'a>(
+    inv: &'a Inventory,
+    by_ref: &std::collections::HashMap<ObjectRef, usize>,
+    d: &Diagnostic,
+) -> Option<(usize, &'a Object)> {
     if let Some(w) = &d.workload {
-        return inv
-            .objects
-            .iter()
-            .enumerate()
-            .find(|(_, o)| *o.kind == w.kind && *o.name == w.name && o.namespace.as_deref() == w.namespace.as_deref());
+        return by_ref.get(w).map(|&i| (i, inv.object(i)));
     }
     inv.objects.iter().enumerate().find(|(_, o)| {
         o.source == d.location.source
@@ -243,8 +243,14 @@ pub fn apply(inv: &Inventory, policy: &ExemptionPolicy, diagnostics: &mut Vec<Di
     }
     let mut kept = Vec::with_capacity(diagnostics.len());
     let mut suppressed = Vec::new();
+    if policy.config.is_empty() && annotations.is_empty() {
+        diagnostics.extend(extra);
+        return suppressed;
+    }
+    let by_ref: std::collections::HashMap<ObjectRef, usize> =
+        inv.workloads.iter().map(|w| (inv.object(w.object).reference(), w.object)).collect();
     for d in diagnostics.drain(..) {
-        let found = subject(inv, &d).and_then(|(index, obj)| {
+        let found = subject(inv, &by_ref, &d).and_then(|(index, obj)| {
             let by_config = policy
                 .config
                 .iter()
