@@ -3,6 +3,7 @@
 
 mod baseline;
 mod load;
+mod lsp;
 mod render;
 mod setup;
 
@@ -38,6 +39,12 @@ enum Command {
     Rules {
         #[arg(long)]
         markdown: bool,
+    },
+    /// Run the language server on stdin/stdout, for editors (docs/editors.md).
+    Lsp {
+        /// Accepted for clients that pass it; stdio is the only transport.
+        #[arg(long)]
+        stdio: bool,
     },
 }
 
@@ -177,6 +184,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Lsp { stdio: _ } => lsp::run(),
     }
 }
 

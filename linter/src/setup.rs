@@ -38,7 +38,12 @@ pub fn at(path: &str, text: &str, span: Span) -> String {
 
 /// `.apiload.yaml` in the working directory or the nearest parent that has one.
 fn discover() -> Option<PathBuf> {
-    let mut dir = std::env::current_dir().ok()?;
+    discover_from(&std::env::current_dir().ok()?)
+}
+
+/// `.apiload.yaml` in `dir` or the nearest parent that has one.
+pub fn discover_from(dir: &Path) -> Option<PathBuf> {
+    let mut dir = dir.to_path_buf();
     loop {
         let candidate = dir.join(CONFIG_FILE);
         if candidate.is_file() {
@@ -54,7 +59,6 @@ fn discover() -> Option<PathBuf> {
 /// `file:line:column: message` lines.
 pub fn setup(flags: &Flags<'_>, sources: &mut Sources) -> Result<Setup, Vec<String>> {
     let mut errors = Vec::new();
-    let mut options = Options::default();
     let path = match (flags.config, flags.no_config) {
         (Some(p), _) => Some(PathBuf::from(p)),
         (None, true) => None,
@@ -80,6 +84,18 @@ pub fn setup(flags: &Flags<'_>, sources: &mut Sources) -> Result<Setup, Vec<Stri
             }
         }
     }
+    let (setup, more) = from_settings(&settings, &config_dir, flags);
+    errors.extend(more);
+    if errors.is_empty() { Ok(setup) } else { Err(errors) }
+}
+
+/// Everything but the configuration file itself: the analysis that `settings`
+/// (read from a file in `config_dir`) and the flags describe. Errors come with
+/// a usable setup (built-in profiles when the user's cannot be read), so that
+/// a long-running front end (the language server) can report them and go on.
+pub fn from_settings(settings: &Settings, config_dir: &Path, flags: &Flags<'_>) -> (Setup, Vec<String>) {
+    let mut errors = Vec::new();
+    let mut options = Options::default();
     settings.apply_cluster(&mut options.cluster);
     if let Some(file) = flags.cluster_profile
         && let Err(e) = read_cluster_profile(file, &mut options.cluster)
@@ -114,11 +130,7 @@ pub fn setup(flags: &Flags<'_>, sources: &mut Sources) -> Result<Setup, Vec<Stri
         today: today(),
         report_unused: flags.report_unused_exemptions,
     };
-    if errors.is_empty() {
-        Ok(Setup { options, profiles, exemptions, fail_on: settings.fail_on.clone() })
-    } else {
-        Err(errors)
-    }
+    (Setup { options, profiles, exemptions, fail_on: settings.fail_on.clone() }, errors)
 }
 
 fn read_cluster_profile(path: &str, profile: &mut apiload_rules::ClusterProfile) -> Result<(), String> {

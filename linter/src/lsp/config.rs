@@ -1,0 +1,45 @@
+//! The workspace's `.apiload.yaml` (found at the first workspace folder or
+//! its nearest parent, as `apiload lint` finds it from the working
+//! directory), read with the linter's own setup. A broken file does not stop
+//! the server: its error is a diagnostic in the file and the defaults apply
+//! until it is fixed.
+
+use crate::setup::{self, Flags, Setup};
+use apiload_rules::SourceId;
+use apiload_rules::settings::Settings;
+use apiload_yaml::Span;
+use std::path::Path;
+
+pub struct Config {
+    pub setup: Setup,
+    /// Errors in the file itself.
+    pub errors: Vec<(Span, String)>,
+    /// Errors elsewhere (profile folders it names), for the user's attention.
+    pub messages: Vec<String>,
+}
+
+/// Reads the configuration held in `slot` (`text` is `None` when there is no file).
+pub fn load(slot: usize, path: Option<&Path>, text: Option<&[u8]>) -> Config {
+    let mut errors = Vec::new();
+    let mut settings = Settings::default();
+    if let Some(bytes) = text {
+        let text = String::from_utf8_lossy(bytes);
+        match Settings::parse(SourceId(slot as u32), &text) {
+            Ok(s) => settings = s,
+            Err(e) => errors
+                .push((e.span, format!("invalid configuration: {}; the defaults apply until it is fixed", e.message))),
+        }
+    }
+    let dir = path.and_then(Path::parent).unwrap_or(Path::new("."));
+    let flags = Flags {
+        config: None,
+        no_config: true,
+        namespace: None,
+        nodes: None,
+        cluster_profile: None,
+        profiles: &[],
+        report_unused_exemptions: false,
+    };
+    let (setup, messages) = setup::from_settings(&settings, dir, &flags);
+    Config { setup, errors, messages }
+}

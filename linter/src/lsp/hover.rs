@@ -1,0 +1,121 @@
+//! Hover on a workload: what it costs the API server at production size
+//! (the numbers of `apiload estimate`), and the findings about it.
+
+use super::convert;
+use super::schedule::Snapshot;
+use apiload_rules::analysis::Basis;
+use apiload_rules::cost::{self, ClientRate};
+use apiload_rules::rules::thousands;
+use apiload_rules::{Object, WorkloadAnalysis};
+use lsp_types::{Hover, HoverContents, MarkupContent, MarkupKind, Position};
+
+pub fn hover(snap: &Snapshot, slot: usize, pos: Position) -> Option<Hover> {
+    let source = snap.source(slot)?;
+    let offset = convert::offset(&source.text, &source.lines, pos, snap.encoding);
+    let inv = &snap.report.inventory;
+    let (a, obj) = snap
+        .report
+        .analyses
+        .iter()
+        .map(|a| (a, inv.object(inv.workloads[a.workload].object)))
+        .filter(|(_, o)| o.source.0 as usize == slot && o.node.span.start <= offset && offset <= o.node.span.end)
+        .min_by_key(|(_, o)| o.node.span.len())?;
+    Some(Hover {
+        contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value: describe(snap, a, obj) }),
+        range: Some(convert::source_range(source, obj.name_span, snap.encoding)),
+    })
+}
+
+fn basis(a: &WorkloadAnalysis) -> String {
+    match &a.fanout.basis {
+        Basis::DaemonSet { declared: Some((n, _)), .. } => {
+            format!("{} copies, declared by `apiload.dev/expected-nodes`", thousands(*n))
+        }
+        Basis::DaemonSet { restricted: true, .. } => {
+            "one per node (a node selector narrows it to nodes the input does not show: counted as every node)".into()
+        }
+        Basis::DaemonSet { .. } => "one per node".into(),
+        Basis::Replicas(_) => "its replicas".into(),
+        Basis::Hpa(_) => "its HorizontalPodAutoscaler's `maxReplicas`".into(),
+        Basis::Parallelism(_) => "its parallelism".into(),
+        Basis::Pod => "a single Pod".into(),
+    }
+}
+
+fn describe(snap: &Snapshot, a: &WorkloadAnalysis, obj: &Object) -> String {
+    let cluster = &snap.report.options.cluster;
+    let e = cost::estimate(a, cluster);
+    let mut md = format!(
+        "**{}**: {} copies ({}) at {} nodes\n\n",
+        obj.display(),
+        thousands(e.copies),
+        basis(a),
+        thousands(cluster.nodes)
+    );
+    if !a.has_api_credentials() {
+        md.push_str(
+            "No API credentials (`automountServiceAccountToken: false`): its copies do not call the API server.\n",
+        );
+    } else if e.resources.is_empty() {
+        md.push_str("No list or watch calls are known: its load does not grow with the cluster.\n");
+    } else {
+        md.push_str("| call | scope | copies | watches | initial LIST | watch events/s |\n|---|---|--:|--:|--:|--:|\n");
+        for r in &e.resources {
+            let verbs: Vec<&str> =
+                [(r.list, "list"), (r.watch, "watch")].into_iter().filter(|(on, _)| *on).map(|(_, v)| v).collect();
+            let verbs = if verbs.is_empty() { "get".to_string() } else { verbs.join(", ") };
+            md.push_str(&format!(
+                "| {} ({verbs}) | {} | {} | {} | {} | {} |\n",
+                r.resource,
+                r.scope,
+                thousands(r.copies),
+                thousands(r.watches),
+                cost::bytes(r.initial_list_bytes),
+                cost::rate(r.watch_events_per_second)
+            ));
+        }
+        let ceiling = match (e.client, e.requests_per_second) {
+            (ClientRate::Limited, Some(q)) => format!("{} requests/s at most (client rate limit)", cost::rate(q)),
+            (ClientRate::Unbounded, _) => "no client rate limit".into(),
+            _ => "client rate limit unknown".into(),
+        };
+        md.push_str(&format!(
+            "\nTotal: {} watches; {} of initial LISTs when every copy starts at once; {} watch events/s; {ceiling}.\n",
+            thousands(e.watches),
+            cost::bytes(e.initial_list_bytes),
+            cost::rate(e.watch_events_per_second)
+        ));
+        if e.lease_requests_per_second > 0.0 {
+            md.push_str(&format!(
+                "Leader election in every copy: {} Lease requests/s.\n",
+                cost::rate(e.lease_requests_per_second)
+            ));
+        }
+        if e.poll_bytes_per_second > 0.0 {
+            md.push_str(&format!("Repeated LISTs: {}/s.\n", cost::bytes(e.poll_bytes_per_second)));
+        }
+    }
+    for run in &a.behaviour.agents {
+        md.push_str(&format!(
+            "\nContainer `{}` is {} (agent profile `{}`)",
+            run.container, run.profile.name, run.profile.id
+        ));
+        if let Some((what, _)) = &run.config {
+            md.push_str(&format!(", configured by {what}"));
+        }
+        md.push_str(".\n");
+    }
+    let me = obj.reference();
+    let findings: Vec<String> = snap
+        .diagnostics
+        .iter()
+        .flatten()
+        .filter(|d| d.workload.as_ref() == Some(&me))
+        .map(|d| format!("{} {} ({})", d.rule.id, d.rule.name, d.severity))
+        .collect();
+    if !findings.is_empty() {
+        md.push_str(&format!("\nFindings: {}.\n", findings.join(", ")));
+    }
+    md.push_str("\nThe cluster size comes from `cluster:` in `.apiload.yaml`; the model: docs/cost-model.md.\n");
+    md
+}

@@ -1,0 +1,27 @@
+//! `apiload lsp`: the findings of `apiload lint` in the editor, as people type.
+//!
+//! A language server over stdio (lsp-server, lsp-types). The whole workspace
+//! is analysed together, as CI analyses it: a ClusterRole edited in one file
+//! re-publishes the findings of the DaemonSet it affects in another.
+//!
+//! - `server`: the protocol loop (handshake, messages in order, requests).
+//! - `store`: the documents: unsaved editor text over files on disk.
+//! - `disk`: the thread that reads the disk (scan at start, refreshes, polling).
+//! - `schedule`: the analysis thread: coalescing, per-document parse cache,
+//!   the engine, publishing what changed.
+//! - `config`: the workspace's `.apiload.yaml`.
+//! - `convert`: positions in the negotiated encoding, diagnostics.
+//! - `hover`, `actions`: load estimates, fixes and exemptions.
+//! - `uri`: `file:` URIs and paths.
+
+mod actions;
+mod config;
+mod convert;
+mod disk;
+mod hover;
+mod schedule;
+mod server;
+mod store;
+mod uri;
+
+pub use server::run;
