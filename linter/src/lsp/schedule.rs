@@ -333,6 +333,16 @@ impl Worker {
                 });
             }
         }
+        // Requests that follow a publication must see what it shows: the
+        // snapshot goes first.
+        let snapshot = Snapshot {
+            encoding: self.enc,
+            sources,
+            report,
+            files: files.iter().map(|f| SnapFile { uri: f.uri.clone(), text: f.text.clone() }).collect(),
+            diagnostics: by_slot,
+        };
+        self.shared.set_snapshot(Arc::new(snapshot));
         // Open documents first: they are what the user looks at.
         let mut order: Vec<usize> = (0..files.len()).filter(|&i| files[i].version.is_some()).collect();
         if complete {
@@ -355,14 +365,6 @@ impl Worker {
                 t4 - t0
             );
         }
-        let snapshot = Snapshot {
-            encoding: self.enc,
-            sources,
-            report,
-            files: files.iter().map(|f| SnapFile { uri: f.uri.clone(), text: f.text.clone() }).collect(),
-            diagnostics: by_slot,
-        };
-        self.shared.set_snapshot(Arc::new(snapshot));
         true
     }
 
