@@ -31,6 +31,7 @@ pub mod object;
 pub mod options;
 pub mod profile;
 pub mod rbac;
+pub mod review;
 pub mod rules;
 pub mod settings;
 pub mod source;

@@ -147,10 +147,20 @@ pub struct EnvFrom {
     pub name: Box<str>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RefKind {
     ConfigMap,
     Secret,
+}
+
+impl RefKind {
+    /// The object kind it refers to.
+    pub fn kind(self) -> &'static str {
+        match self {
+            RefKind::ConfigMap => "ConfigMap",
+            RefKind::Secret => "Secret",
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -197,6 +207,34 @@ impl Workload {
 
     pub fn containers(&self) -> impl Iterator<Item = &Container> {
         self.pod.containers.iter()
+    }
+
+    /// The ConfigMaps and Secrets of its own namespace the pod reads: volumes
+    /// (projected ones included), `envFrom` and `valueFrom`. Sorted, without repeats.
+    pub fn references(&self) -> Vec<(RefKind, Box<str>)> {
+        let mut refs = Vec::new();
+        for v in &self.pod.volumes {
+            match &v.source {
+                VolumeSource::Ref { kind, name, .. } => refs.push((*kind, name.clone())),
+                VolumeSource::Projected { sources, .. } => {
+                    refs.extend(sources.iter().map(|p| (p.kind, p.name.clone())))
+                }
+                VolumeSource::HostPath(_) | VolumeSource::Other => {}
+            }
+        }
+        for c in self.containers() {
+            refs.extend(c.env_from.iter().map(|e| (e.source, e.name.clone())));
+            for e in &c.env {
+                match &e.source {
+                    EnvSource::ConfigMapKey { name, .. } => refs.push((RefKind::ConfigMap, name.clone())),
+                    EnvSource::SecretKey { name, .. } => refs.push((RefKind::Secret, name.clone())),
+                    _ => {}
+                }
+            }
+        }
+        refs.sort_by(|a, b| (a.0.kind(), &a.1).cmp(&(b.0.kind(), &b.1)));
+        refs.dedup();
+        refs
     }
 
     pub fn template_annotation(&self, key: &str) -> Option<&Spanned<Box<str>>> {

@@ -244,7 +244,7 @@ pub fn read_file(inv: &Inventory, w: &Workload, obj: &Object, c: &Container, pat
             Some(f) => return Ok(f),
             None => {
                 last_missing =
-                    Some(Missing::ObjectMissing(format!("key `{key}` of {} {}/{name}", kind_name(kind), obj.ns())))
+                    Some(Missing::ObjectMissing(format!("key `{key}` of {} {}/{name}", kind.kind(), obj.ns())))
             }
         }
     }
@@ -269,7 +269,7 @@ pub fn read_directory_files(
             RefKind::Secret => inv.secret(obj.ns(), name),
         };
         let Some(holder) = holder else {
-            return Err(Missing::ObjectMissing(format!("{} {}/{name}", kind_name(kind), obj.ns())));
+            return Err(Missing::ObjectMissing(format!("{} {}/{name}", kind.kind(), obj.ns())));
         };
         let mut keys: Vec<&str> = Vec::new();
         for section in ["data", "stringData"] {
@@ -317,16 +317,9 @@ pub fn read_config_map(
     Ok(files)
 }
 
-fn kind_name(kind: RefKind) -> &'static str {
-    match kind {
-        RefKind::ConfigMap => "ConfigMap",
-        RefKind::Secret => "Secret",
-    }
-}
-
 /// One key of a ConfigMap or Secret.
 pub fn read_key(inv: &Inventory, ns: &str, kind: RefKind, name: &str, key: &str) -> Option<FileText> {
-    let describe = format!("{} {ns}/{name} key `{key}`", kind_name(kind));
+    let describe = format!("{} {ns}/{name} key `{key}`", kind.kind());
     match kind {
         RefKind::ConfigMap => {
             let cm = inv.config_map(ns, name)?;

@@ -88,6 +88,15 @@ impl ProfileSet {
         self.profiles.iter().find(|p| p.id == id)
     }
 
+    /// Names of the ConfigMaps that agents read through the API rather than
+    /// through a mount (in their own namespace), by any profile.
+    pub fn config_maps_read_by_name(&self) -> impl Iterator<Item = &str> {
+        self.profiles.iter().flat_map(|p| &p.config).filter_map(|c| match &c.kind {
+            model::ConfigSourceKind::ConfigMap { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+    }
+
     /// The profile of a container: the first whose image or command pattern matches.
     pub fn for_container(&self, image: Option<&str>, command: Option<&str>) -> Option<&Arc<Profile>> {
         let repo = image.map(|i| context::split_image(i).0);

@@ -7,7 +7,11 @@ static BUILTIN: OnceLock<(Vec<RoleDef>, Vec<BindingDef>)> = OnceLock::new();
 
 /// Built-in roles and bindings (parsed once).
 pub fn builtin() -> (Vec<RoleDef>, Vec<BindingDef>) {
-    BUILTIN.get_or_init(|| parse(include_str!("bootstrap.txt"))).clone()
+    builtin_ref().clone()
+}
+
+pub fn builtin_ref() -> &'static (Vec<RoleDef>, Vec<BindingDef>) {
+    BUILTIN.get_or_init(|| parse(include_str!("bootstrap.txt")))
 }
 
 fn list(s: &str) -> Vec<Box<str>> {

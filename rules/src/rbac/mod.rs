@@ -74,6 +74,53 @@ fn sa_key(namespace: &str, name: &str) -> String {
 
 const SA_USER_PREFIX: &str = "system:serviceaccount:";
 
+/// Groups every ServiceAccount belongs to (besides `system:serviceaccounts:<ns>`).
+pub const ALL_SERVICE_ACCOUNT_GROUPS: [&str; 2] = ["system:serviceaccounts", "system:authenticated"];
+
+/// The group of every ServiceAccount of a namespace.
+pub fn namespace_group(namespace: &str) -> String {
+    format!("system:serviceaccounts:{namespace}")
+}
+
+/// Who a subject names, as far as ServiceAccounts are concerned: one
+/// ServiceAccount (as `ServiceAccount` or as its user name) or a group.
+/// Other users name no ServiceAccount.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Principal {
+    ServiceAccount { namespace: Box<str>, name: Box<str> },
+    Group(Box<str>),
+}
+
+impl Principal {
+    pub fn of(subject: &SubjectKind) -> Option<Principal> {
+        match subject {
+            SubjectKind::ServiceAccount { namespace, name } => {
+                Some(Principal::ServiceAccount { namespace: namespace.clone(), name: name.clone() })
+            }
+            SubjectKind::User(user) => user
+                .strip_prefix(SA_USER_PREFIX)
+                .and_then(|r| r.split_once(':'))
+                .map(|(ns, name)| Principal::ServiceAccount { namespace: ns.into(), name: name.into() }),
+            SubjectKind::Group(g) => Some(Principal::Group(g.clone())),
+        }
+    }
+}
+
+/// A built-in role by namespace and name.
+pub fn builtin_role(namespace: Option<&str>, name: &str) -> Option<&'static RoleDef> {
+    bootstrap::builtin_ref().0.iter().find(|r| r.namespace.as_deref() == namespace && &*r.name == name)
+}
+
+/// Built-in bindings.
+pub fn builtin_bindings() -> &'static [BindingDef] {
+    &bootstrap::builtin_ref().1
+}
+
+/// Built-in ClusterRoles that aggregate others (`admin`, `edit`, `view`, ...).
+pub fn builtin_aggregating_roles() -> impl Iterator<Item = &'static RoleDef> {
+    bootstrap::builtin_ref().0.iter().filter(|r| r.aggregation.is_some())
+}
+
 impl Rbac {
     /// Indexes the RBAC objects among `objects`. Objects with wrong field
     /// types are reported and left out.
@@ -114,16 +161,12 @@ impl Rbac {
         for (bi, b) in self.bindings.iter().enumerate() {
             for (si, s) in b.subjects.iter().enumerate() {
                 let r = SubjectRef { binding: bi, subject: si };
-                match &s.kind {
-                    SubjectKind::ServiceAccount { namespace, name } => {
-                        self.by_service_account.entry(sa_key(namespace, name)).or_default().push(r);
+                match Principal::of(&s.kind) {
+                    Some(Principal::ServiceAccount { namespace, name }) => {
+                        self.by_service_account.entry(sa_key(&namespace, &name)).or_default().push(r);
                     }
-                    SubjectKind::User(user) => {
-                        if let Some((ns, name)) = user.strip_prefix(SA_USER_PREFIX).and_then(|r| r.split_once(':')) {
-                            self.by_service_account.entry(sa_key(ns, name)).or_default().push(r);
-                        }
-                    }
-                    SubjectKind::Group(g) => self.by_group.entry(g.clone()).or_default().push(r),
+                    Some(Principal::Group(g)) => self.by_group.entry(g).or_default().push(r),
+                    None => {}
                 }
             }
         }
@@ -189,12 +232,12 @@ impl Rbac {
         if let Some(v) = self.by_service_account.get(&sa_key(namespace, name)) {
             refs.extend(v);
         }
-        for group in ["system:serviceaccounts", "system:authenticated"] {
+        for group in ALL_SERVICE_ACCOUNT_GROUPS {
             if let Some(v) = self.by_group.get(group) {
                 refs.extend(v);
             }
         }
-        if let Some(v) = self.by_group.get(format!("system:serviceaccounts:{namespace}").as_str()) {
+        if let Some(v) = self.by_group.get(namespace_group(namespace).as_str()) {
             refs.extend(v);
         }
         refs.iter()
@@ -229,7 +272,7 @@ fn boxed(v: Vec<crate::fields::Spanned<&str>>) -> Vec<Box<str>> {
     v.into_iter().map(|s| s.value.into()).collect()
 }
 
-fn parse_role(obj: &Object) -> FieldResult<RoleDef> {
+pub(crate) fn parse_role(obj: &Object) -> FieldResult<RoleDef> {
     let f = Fields::new(&obj.node, "")?;
     let mut rules = Vec::new();
     for rule in f.maps("rules")? {
@@ -286,7 +329,7 @@ fn parse_role(obj: &Object) -> FieldResult<RoleDef> {
     })
 }
 
-fn parse_binding(obj: &Object) -> FieldResult<BindingDef> {
+pub(crate) fn parse_binding(obj: &Object) -> FieldResult<BindingDef> {
     let f = Fields::new(&obj.node, "")?;
     let kind = if &*obj.kind == "RoleBinding" { RoleKind::Role } else { RoleKind::ClusterRole };
     let role_ref = f
