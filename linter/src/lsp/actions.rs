@@ -217,6 +217,77 @@ pub fn exemption_edits(text: &str, object: &Node, rule: &str) -> Option<Vec<(Spa
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lsp::convert::Encoding;
+    use crate::lsp::schedule::SnapFile;
+    use apiload_rules::{Edit, Fix, Input, Location, Options, Sources};
+    use lsp_types::Position;
+    use std::sync::Arc;
+
+    const MANIFEST: &str = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\n  namespace: ns\nspec:\n  template:\n    spec:\n      serviceAccountName: agent\n      containers: [{name: a, image: b}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: agent}\nrules:\n- apiGroups: [\"\"]\n  resources: [\"pods\"]\n  verbs: [\"list\", \"watch\"]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: agent}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: agent}\nsubjects: [{kind: ServiceAccount, name: agent, namespace: ns}]\n";
+
+    /// An analysis of MANIFEST whose AL101 finding carries a mechanical fix.
+    fn snapshot() -> Snapshot {
+        let mut sources = Sources::new();
+        let id = sources.add("m.yaml", MANIFEST.as_bytes());
+        let mut input = Input::new(Options::default());
+        input.add_documents(id, apiload_yaml::load_stream(MANIFEST.as_bytes(), &Default::default()));
+        let mut report = input.analyze(&sources);
+        let mut found = std::mem::take(&mut report.diagnostics);
+        let watch = MANIFEST.find(", \"watch\"").unwrap() as u32;
+        let al101 = found.iter_mut().find(|d| d.rule.id == "AL101").expect("AL101");
+        al101.fixes.push(Fix {
+            title: "Remove `watch` from ClusterRole agent".into(),
+            edits: vec![Edit { location: Location::new(id, Span::new(watch, watch + 9)), new_text: String::new() }],
+        });
+        al101.fixes.push(Fix { title: "Words only".into(), edits: Vec::new() });
+        Snapshot {
+            encoding: Encoding::Utf16,
+            sources,
+            report,
+            files: vec![SnapFile { uri: "file:///w/m.yaml".into(), text: Some(Arc::from(MANIFEST.as_bytes())) }],
+            diagnostics: vec![found],
+        }
+    }
+
+    #[test]
+    fn rule_fixes_and_the_exemption_become_quick_fixes() {
+        let snap = snapshot();
+        let line = MANIFEST.lines().position(|l| l.contains("serviceAccountName")).unwrap() as u32;
+        let at = Range { start: Position { line, character: 26 }, end: Position { line, character: 26 } };
+        let actions = code_actions(&snap, 0, at, None, &|_| true);
+        let actions: Vec<&CodeAction> = actions
+            .iter()
+            .filter_map(|a| match a {
+                CodeActionOrCommand::CodeAction(a) => Some(a),
+                CodeActionOrCommand::Command(_) => None,
+            })
+            .collect();
+        let titles: Vec<&str> = actions.iter().map(|a| a.title.as_str()).collect();
+        let fix = actions
+            .iter()
+            .find(|a| a.title == "Remove `watch` from ClusterRole agent")
+            .unwrap_or_else(|| panic!("{titles:?}"));
+        assert_eq!(fix.kind, Some(CodeActionKind::QUICKFIX));
+        assert_eq!(fix.diagnostics.as_ref().unwrap()[0].code, Some(lsp_types::NumberOrString::String("AL101".into())));
+        let edits: Vec<&TextEdit> = fix.edit.as_ref().unwrap().changes.as_ref().unwrap().values().flatten().collect();
+        let verbs = MANIFEST.lines().position(|l| l.contains("verbs")).unwrap() as u32;
+        assert_eq!(edits.len(), 1);
+        assert_eq!(
+            (edits[0].range.start, edits[0].range.end),
+            (Position { line: verbs, character: 16 }, Position { line: verbs, character: 25 })
+        );
+        assert_eq!(edits[0].new_text, "");
+        // A fix in words only is no code action; the exemption is.
+        assert!(!titles.contains(&"Words only"), "{titles:?}");
+        assert!(titles.iter().any(|t| t.starts_with("Exempt DaemonSet ns/agent from AL101")), "{titles:?}");
+        // Nothing for a position away from findings, for text that changed, or for other kinds.
+        let top = Range { start: Position { line: 0, character: 0 }, end: Position { line: 0, character: 1 } };
+        assert!(code_actions(&snap, 0, top, None, &|_| true).is_empty());
+        assert!(code_actions(&snap, 0, at, None, &|_| false).is_empty());
+        assert!(code_actions(&snap, 0, at, Some(&[CodeActionKind::REFACTOR]), &|_| true).is_empty());
+        assert!(!code_actions(&snap, 0, at, Some(&[CodeActionKind::QUICKFIX]), &|_| true).is_empty());
+        assert!(code_actions(&snap, 7, at, None, &|_| true).is_empty());
+    }
 
     fn apply(text: &str, rule: &str) -> Option<String> {
         let docs = apiload_yaml::load_stream(text.as_bytes(), &Default::default());

@@ -342,7 +342,8 @@ impl Worker {
             files: files.iter().map(|f| SnapFile { uri: f.uri.clone(), text: f.text.clone() }).collect(),
             diagnostics: by_slot,
         };
-        self.shared.set_snapshot(Arc::new(snapshot));
+        let previous = self.shared.set_snapshot(Arc::new(snapshot));
+        let t4 = Instant::now();
         // Open documents first: they are what the user looks at.
         let mut order: Vec<usize> = (0..files.len()).filter(|&i| files[i].version.is_some()).collect();
         if complete {
@@ -353,16 +354,19 @@ impl Worker {
                 return false;
             }
         }
-        let t4 = Instant::now();
+        let t5 = Instant::now();
+        // Freed once the editor has its diagnostics.
+        drop(previous);
         if self.timings {
             eprintln!(
-                "apiload lsp: {} pass over {} documents: prepare {:?}, engine {:?}, publish {:?}; {:?} since wake",
+                "apiload lsp: {} pass over {} documents: prepare {:?}, engine {:?}, convert {:?}, publish {:?}; {:?} since wake",
                 if complete { "full" } else { "open-first" },
                 files.len(),
                 t2 - t1,
                 t3 - t2,
                 t4 - t3,
-                t4 - t0
+                t5 - t4,
+                t5 - t0
             );
         }
         true

@@ -92,8 +92,10 @@ impl Shared {
         self.snapshot.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    pub fn set_snapshot(&self, s: Arc<super::schedule::Snapshot>) {
-        *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
+    /// Installs a new snapshot; returns the previous one, for the caller to
+    /// drop when it suits it (freeing an analysis takes milliseconds).
+    pub fn set_snapshot(&self, s: Arc<super::schedule::Snapshot>) -> Option<Arc<super::schedule::Snapshot>> {
+        self.snapshot.lock().unwrap_or_else(|e| e.into_inner()).replace(s)
     }
 }
 
