@@ -183,9 +183,9 @@ def main():
               % (kind, len(ts), statistics.median(ts), p90, ts[-1], sorted(findings[kind])))
     if a.breakdown:
         log.close()
-        rows = [l for l in open(log.name) if "full pass" in l]
+        rows = [l for l in open(log.name) if "full pass" in l or "parsed" in l]
         print("server breakdown of the last full passes (APILOAD_LSP_TIMINGS):")
-        for l in rows[-4:]:
+        for l in rows[-6:]:
             print("  " + l.strip())
     os.unlink(log.name)
 

@@ -204,24 +204,53 @@ impl Worker {
                 self.parsed[i] = Some(p);
             }
             todo.retain(|(i, _)| files[*i].version.is_none());
-            if !self.pass(&files, false, t0) {
+            let objects = self.parsed.iter().flatten().flat_map(|p| p.objects.iter().cloned()).collect();
+            if !self.pass(&files, sources(&files), objects, false, t0) {
                 return false;
             }
         }
         let t1 = Instant::now();
         let n = todo.len();
-        for (i, p) in parse_all(todo, &namespace) {
-            self.parsed[i] = Some(p);
+        // While the changed documents are parsed, another thread builds the
+        // engine's sources and copies the objects of the others.
+        let changed: std::collections::HashSet<usize> = todo.iter().map(|(i, _)| *i).collect();
+        let cache = &self.parsed;
+        let (parsed, prepared) = std::thread::scope(|s| {
+            let built = scanned.then(|| {
+                s.spawn(|| {
+                    let objects: Vec<Option<Vec<Object>>> = cache
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| p.as_ref().filter(|_| !changed.contains(&i)).map(|p| p.objects.clone()))
+                        .collect();
+                    (sources(&files), objects)
+                })
+            });
+            let parsed = parse_all(todo, &namespace);
+            (parsed, built.map(|b| b.join()))
+        });
+        // Freed after publishing: dropping trees takes time.
+        let mut replaced = Vec::with_capacity(parsed.len());
+        for (i, p) in parsed {
+            replaced.push(self.parsed[i].replace(p));
         }
         let parse_ms = t1.elapsed();
-        if !scanned {
-            self.was_complete = false;
-            return true;
-        }
+        let (sources, mut objects) = match prepared {
+            None => {
+                self.was_complete = false;
+                return true; // the workspace is still being read
+            }
+            Some(Ok(prepared)) => prepared,
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+        };
         if self.timings {
-            eprintln!("apiload lsp: parsed {n} documents in {parse_ms:?}");
+            eprintln!("apiload lsp: parsed {n} documents (and built the sources) in {parse_ms:?}");
         }
-        let ok = self.pass(&files, true, t0);
+        for i in changed {
+            objects[i] = self.parsed[i].as_ref().map(|p| p.objects.clone());
+        }
+        let ok = self.pass(&files, sources, objects.into_iter().flatten().flatten().collect(), true, t0);
+        drop(replaced);
         if ok && !self.was_complete {
             let objects: usize = self.parsed.iter().flatten().map(|p| p.objects.len()).sum();
             let documents = files.iter().filter(|f| f.role == Role::Manifest && f.text.is_some()).count();
@@ -269,26 +298,24 @@ impl Worker {
 
     /// Runs the engine over every parsed document and publishes. A partial
     /// pass (`complete` false) publishes open documents only.
-    fn pass(&mut self, files: &[FileView], complete: bool, t0: Instant) -> bool {
+    /// `objects` are those of every parsed document, in the order of their slots.
+    fn pass(
+        &mut self,
+        files: &[FileView],
+        sources: Sources,
+        objects: Vec<Object>,
+        complete: bool,
+        t0: Instant,
+    ) -> bool {
         let Some(state) = &self.config else { return true };
         let setup = &state.config.setup;
         let t1 = Instant::now();
-        let mut sources = Sources::new();
-        for f in files {
-            let bytes = match (&f.text, f.role) {
-                (Some(t), Role::Manifest | Role::Config) => t.to_vec(),
-                _ => Vec::new(),
-            };
-            sources.push(Source::new(f.name.to_string(), bytes));
-        }
         let mut input = Input::with_profiles(setup.options.clone(), setup.profiles.clone());
         let mut policy = setup.exemptions.clone();
         policy.today = crate::setup::today();
         input.set_exemptions(policy);
-        for p in self.parsed.iter().flatten() {
-            for o in &p.objects {
-                input.add_object(o.clone());
-            }
+        for o in objects {
+            input.add_object(o);
         }
         let t2 = Instant::now();
         let mut report = input.analyze(&sources);
@@ -412,6 +439,21 @@ impl Worker {
             PublishDiagnosticsParams { uri, diagnostics, version },
         )))
     }
+}
+
+/// The engine's sources: slot `i` is `SourceId(i)`. Only manifests and the
+/// configuration carry their text (findings and embedded configuration point
+/// into them).
+fn sources(files: &[FileView]) -> Sources {
+    let mut sources = Sources::new();
+    for f in files {
+        let bytes = match (&f.text, f.role) {
+            (Some(t), Role::Manifest | Role::Config) => t.to_vec(),
+            _ => Vec::new(),
+        };
+        sources.push(Source::new(f.name.to_string(), bytes));
+    }
+    sources
 }
 
 /// A document that is a Kubernetes object, as opposed to other YAML in the
