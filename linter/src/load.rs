@@ -4,7 +4,6 @@
 use apiload_rules::Source;
 use apiload_rules::object::worth_analyzing;
 use apiload_yaml::{Document, Limits, LoadError, load_stream};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,77 +14,17 @@ pub struct Loaded {
     pub documents: Vec<Result<Document, LoadError>>,
 }
 
-/// A path that could not be read at all.
-#[derive(Debug)]
-pub struct ReadError {
-    pub path: String,
-    pub message: String,
-}
+pub use apiload_yaml::files::{ReadError, expand};
 
 /// Name under which stdin appears in findings.
 pub const STDIN_NAME: &str = "<stdin>";
 
-fn is_manifest(path: &Path) -> bool {
-    matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
-}
-
-/// Expands folders into the manifest files under them, sorted, so that
-/// output does not depend on directory order.
-pub fn expand(paths: &[String]) -> (Vec<PathBuf>, Vec<ReadError>) {
-    let mut files = Vec::new();
-    let mut errors = Vec::new();
-    for p in paths {
-        if p == "-" {
-            files.push(PathBuf::from("-"));
-            continue;
-        }
-        let path = PathBuf::from(p);
-        match std::fs::metadata(&path) {
-            Ok(m) if m.is_dir() => walk(&path, &mut files, &mut errors),
-            Ok(_) => files.push(path),
-            Err(e) => errors.push(ReadError { path: p.clone(), message: e.to_string() }),
-        }
-    }
-    (files, errors)
-}
-
-fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<ReadError>) {
-    let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-        Err(e) => {
-            errors.push(ReadError { path: dir.display().to_string(), message: e.to_string() });
-            return;
-        }
-    };
-    entries.sort();
-    for p in entries {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.starts_with('.') {
-            continue; // .git and friends
-        }
-        match std::fs::metadata(&p) {
-            Ok(m) if m.is_dir() => walk(&p, files, errors),
-            Ok(_) if is_manifest(&p) => files.push(p),
-            Ok(_) => {}
-            Err(e) => errors.push(ReadError { path: p.display().to_string(), message: e.to_string() }),
-        }
-    }
-}
-
 fn read(path: &Path, limits: &Limits) -> Result<(String, Vec<u8>), ReadError> {
     let name = if path == Path::new("-") { STDIN_NAME.to_string() } else { path.display().to_string() };
-    let err = |e: std::io::Error| ReadError { path: name.clone(), message: e.to_string() };
-    let cap = limits.max_bytes as u64 + 1;
-    let mut bytes = Vec::new();
-    if path == Path::new("-") {
-        std::io::stdin().lock().take(cap).read_to_end(&mut bytes).map_err(err)?;
-    } else {
-        let file = std::fs::File::open(path).map_err(err)?;
-        // Read at most one byte past the limit: the loader reports the size,
-        // and a huge file never lands in memory.
-        file.take(cap).read_to_end(&mut bytes).map_err(err)?;
+    match apiload_yaml::files::read_bounded(path, limits.max_bytes) {
+        Ok(bytes) => Ok((name, bytes)),
+        Err(e) => Err(ReadError { path: name, message: e.to_string() }),
     }
-    Ok((name, bytes))
 }
 
 /// Reads and parses every file, using all cores; results keep the files' order.

@@ -2,11 +2,10 @@
 //! cluster size, before they ship.
 
 mod baseline;
-mod load;
 mod lsp;
 mod render;
-mod setup;
 
+use apiload::{load, setup};
 use apiload_rules::{Input, Severity, Sources, rules};
 use apiload_yaml::Limits;
 use clap::{Parser, Subcommand, ValueEnum};

@@ -510,3 +510,17 @@ fn a_review_sees_everything_the_whole_input_shows() {
     }
     assert!(compared > 50, "only {compared} workloads compared");
 }
+
+#[test]
+fn the_config_maps_a_review_reads_are_listed_for_front_ends_that_fetch_them() {
+    let c = Cluster::new(&join(&[AGENT_SA, POD_READER, AGENT_DS]));
+    let mut sources = Sources::new();
+    let otel = one(&mut sources, "otel.yaml", OTEL_DS);
+    let keys = c.state.config_maps_read(&Change { old: None, new: otel }, &ProfileSet::builtin());
+    // Its mounted configuration, and the ConfigMaps profiles read by name in its namespace.
+    assert!(keys.contains(&ObjectKey::new("ConfigMap", "monitoring", "otel-agent")), "{keys:?}");
+    assert!(keys.contains(&ObjectKey::new("ConfigMap", "monitoring", "cilium-config")), "{keys:?}");
+    let binding = one(&mut sources, "b.yaml", AGENT_BINDING);
+    let keys = c.state.config_maps_read(&Change { old: None, new: binding }, &ProfileSet::builtin());
+    assert!(keys.iter().all(|k| &*k.namespace == "monitoring"), "the armed DaemonSet's namespace: {keys:?}");
+}

@@ -11,6 +11,7 @@
 
 mod builder;
 mod error;
+pub mod files;
 mod node;
 mod scalar;
 mod span;

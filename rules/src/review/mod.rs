@@ -116,18 +116,8 @@ impl ClusterState {
         }
         let new_stored = Stored { object: new.clone(), links: Links::read(new) };
         let old_stored = change.old.as_ref().map(|o| Stored { object: o.clone(), links: Links::read(o) });
-
         let named: Vec<&str> = profiles.config_maps_read_by_name().collect();
-        let mut affected: HashSet<ObjectKey> = HashSet::new();
-        self.affected_by(&new_stored, &named, &mut affected);
-        if let Some(old) = &old_stored {
-            self.affected_by(old, &named, &mut affected);
-        }
-        if plan.subject_is_workload {
-            affected.insert(key.clone());
-        }
-        let mut affected: Vec<ObjectKey> = affected.into_iter().collect();
-        affected.sort();
+        let affected = self.affected_workloads(&new_stored, old_stored.as_ref(), &named);
         plan.affected = affected.iter().map(|k| self.reference(k, &key, new)).collect();
 
         plan.after = self.gather(&affected, &key, Some(&new_stored), &named);
@@ -135,6 +125,48 @@ impl ClusterState {
             plan.before = self.gather(&affected, &key, old_stored.as_ref(), &named);
         }
         plan
+    }
+
+    /// The ConfigMaps the analyses of the workloads `change` affects read
+    /// (mounted, taken into the environment, or read by name through the
+    /// API): what a front end that does not hold every ConfigMap fetches
+    /// before it plans. Some may not exist.
+    pub fn config_maps_read(&self, change: &Change, profiles: &ProfileSet) -> Vec<ObjectKey> {
+        if !is_reviewed_kind(&change.new.kind) || controlling_owner(&change.new).is_some() {
+            return Vec::new();
+        }
+        let key = ObjectKey::of(&change.new);
+        let new_stored = Stored { object: change.new.clone(), links: Links::read(&change.new) };
+        let old_stored = change.old.as_ref().map(|o| Stored { object: o.clone(), links: Links::read(o) });
+        let named: Vec<&str> = profiles.config_maps_read_by_name().collect();
+        let mut out = Vec::new();
+        for w in self.affected_workloads(&new_stored, old_stored.as_ref(), &named) {
+            let stored = if w == key { Some(&new_stored) } else { self.stored(&w) };
+            if let Some(Stored { links: Links::Workload { configs, .. }, .. }) = stored {
+                for (kind, name) in configs.iter().filter(|(k, _)| *k == "ConfigMap") {
+                    out.push(ObjectKey::new(kind, &w.namespace, name));
+                }
+            }
+            out.extend(named.iter().map(|n| ObjectKey::new("ConfigMap", &w.namespace, n)));
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Workloads whose analysis the change (old and new form) can alter, sorted.
+    fn affected_workloads(&self, new: &Stored, old: Option<&Stored>, named: &[&str]) -> Vec<ObjectKey> {
+        let mut affected: HashSet<ObjectKey> = HashSet::new();
+        self.affected_by(new, named, &mut affected);
+        if let Some(old) = old {
+            self.affected_by(old, named, &mut affected);
+        }
+        if crate::workload::WorkloadKind::from_kind(&new.object.kind).is_some() {
+            affected.insert(ObjectKey::of(&new.object));
+        }
+        let mut affected: Vec<ObjectKey> = affected.into_iter().collect();
+        affected.sort();
+        affected
     }
 
     fn reference(&self, key: &ObjectKey, subject: &ObjectKey, new: &Object) -> ObjectRef {

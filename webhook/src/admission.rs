@@ -1,0 +1,229 @@
+//! `admission.k8s.io/v1` AdmissionReview: what the API server sends and what
+//! it expects back (k8s.io/api/admission/v1/types.go).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+pub const API_VERSION: &str = "admission.k8s.io/v1";
+pub const KIND: &str = "AdmissionReview";
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewIn {
+    api_version: Option<String>,
+    kind: Option<String>,
+    request: Option<Request>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct GroupVersionKind {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub kind: String,
+}
+
+impl GroupVersionKind {
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserInfo {
+    #[serde(default)]
+    pub username: String,
+}
+
+/// The request part of a review. Fields this webhook does not read are ignored.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Request {
+    pub uid: String,
+    pub kind: GroupVersionKind,
+    #[serde(default)]
+    pub sub_resource: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub operation: String,
+    #[serde(default)]
+    pub user_info: Option<UserInfo>,
+    #[serde(default)]
+    pub object: Option<Value>,
+    #[serde(default)]
+    pub old_object: Option<Value>,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+}
+
+impl Request {
+    pub fn is_dry_run(&self) -> bool {
+        self.dry_run == Some(true)
+    }
+}
+
+/// Why a body is not an AdmissionReview this webhook can answer (a 400).
+#[derive(Debug, PartialEq, Eq)]
+pub struct DecodeError(pub String);
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Decodes and checks a review body.
+pub fn decode(body: &[u8]) -> Result<Request, DecodeError> {
+    let review: ReviewIn =
+        serde_json::from_slice(body).map_err(|e| DecodeError(format!("the body is not an AdmissionReview: {e}")))?;
+    match review.api_version.as_deref() {
+        Some(API_VERSION) => {}
+        Some(other) => {
+            return Err(DecodeError(format!(
+                "apiVersion `{other}` is not served: only {API_VERSION} (set admissionReviewVersions: [v1])"
+            )));
+        }
+        None => return Err(DecodeError("the AdmissionReview has no apiVersion".into())),
+    }
+    if review.kind.as_deref() != Some(KIND) {
+        return Err(DecodeError(format!("kind must be {KIND}, not {:?}", review.kind.unwrap_or_default())));
+    }
+    let request = review.request.ok_or_else(|| DecodeError("the AdmissionReview has no request".into()))?;
+    if request.uid.is_empty() {
+        return Err(DecodeError("request.uid is empty".into()));
+    }
+    if !matches!(request.operation.as_str(), "CREATE" | "UPDATE" | "DELETE" | "CONNECT") {
+        return Err(DecodeError(format!("request.operation `{}` is not an admission operation", request.operation)));
+    }
+    for (field, value) in [("object", &request.object), ("oldObject", &request.old_object)] {
+        if let Some(v) = value
+            && !v.is_object()
+            && !v.is_null()
+        {
+            return Err(DecodeError(format!("request.{field} must be an object, not {}", json_type(v))));
+        }
+    }
+    Ok(request)
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewOut<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    response: &'a Response,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Status {
+    pub code: u16,
+    pub reason: String,
+    pub message: String,
+}
+
+/// The answer: same `uid`, allowed or not, warnings shown to the client.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Response {
+    pub uid: String,
+    pub allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// Recorded in the API server's audit log (keys are prefixed with the webhook's name).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub audit_annotations: BTreeMap<String, String>,
+}
+
+impl Response {
+    pub fn allow(uid: &str) -> Response {
+        Response {
+            uid: uid.to_string(),
+            allowed: true,
+            status: None,
+            warnings: Vec::new(),
+            audit_annotations: BTreeMap::new(),
+        }
+    }
+
+    pub fn deny(uid: &str, message: String) -> Response {
+        Response {
+            allowed: false,
+            status: Some(Status { code: 403, reason: "Forbidden".into(), message }),
+            ..Response::allow(uid)
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let out = ReviewOut { api_version: API_VERSION, kind: KIND, response: self };
+        serde_json::to_vec(&out).unwrap_or_else(|_| b"{}".to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(request: &str) -> String {
+        format!(r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{request}}}"#)
+    }
+
+    #[test]
+    fn a_review_as_the_api_server_sends_it_decodes() {
+        let r = decode(
+            body(r#"{"uid":"705ab4f5","kind":{"group":"apps","version":"v1","kind":"DaemonSet"},
+                   "resource":{"group":"apps","version":"v1","resource":"daemonsets"},"requestKind":{"group":"apps","version":"v1","kind":"DaemonSet"},
+                   "name":"agent","namespace":"monitoring","operation":"CREATE","userInfo":{"username":"admin","groups":["system:masters"]},
+                   "object":{"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"agent"}},"oldObject":null,"dryRun":true,
+                   "options":{"apiVersion":"meta.k8s.io/v1","kind":"CreateOptions"}}"#)
+            .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(r.uid, "705ab4f5");
+        assert_eq!(r.kind.api_version(), "apps/v1");
+        assert!(r.is_dry_run());
+        assert!(r.old_object.is_none(), "null is no old object");
+    }
+
+    #[test]
+    fn malformed_reviews_say_what_is_wrong() {
+        let err = |b: &str| decode(b.as_bytes()).unwrap_err().0;
+        assert!(err("not json").contains("not an AdmissionReview"));
+        assert!(err(r#"{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview"}"#).contains("v1beta1"));
+        assert!(err(r#"{"apiVersion":"admission.k8s.io/v1","kind":"Pod"}"#).contains("kind must be"));
+        assert!(err(r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#).contains("no request"));
+        assert!(err(&body(r#"{"uid":"","kind":{},"operation":"CREATE"}"#)).contains("uid is empty"));
+        assert!(err(&body(r#"{"uid":"u","kind":{},"operation":"PATCH"}"#)).contains("PATCH"));
+        assert!(err(&body(r#"{"uid":"u","kind":{},"operation":"CREATE","object":[1]}"#)).contains("an array"));
+        assert!(err(&body(r#"{"kind":{},"operation":"CREATE"}"#)).contains("uid"));
+    }
+
+    #[test]
+    fn responses_carry_the_uid_and_skip_empty_fields() {
+        let allow = String::from_utf8(Response::allow("u1").encode()).unwrap();
+        assert_eq!(
+            allow,
+            r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"u1","allowed":true}}"#
+        );
+        let deny = String::from_utf8(Response::deny("u2", "no".into()).encode()).unwrap();
+        assert!(deny.contains(r#""status":{"code":403,"reason":"Forbidden","message":"no"}"#), "{deny}");
+    }
+}

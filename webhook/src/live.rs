@@ -1,0 +1,294 @@
+//! Live mode: the cluster state from the webhook's own watches.
+//!
+//! It practises what apiload preaches. One watch per collection per replica;
+//! initial lists and relists served from the API server's watch cache
+//! (`resourceVersion=0`); bookmarks on, so that a reconnect resumes instead
+//! of relisting; exponential backoff with jitter after errors (kube-runtime's
+//! default: 0.8 s doubling to 30 s); and every request through one explicit
+//! client-side rate limit (`--kube-api-qps`, `--kube-api-burst`). Nodes are
+//! watched as metadata only, into a kube-runtime reflector store, for their
+//! count. ConfigMaps are not watched (a cluster has many, and most are not
+//! agent configuration): the ones a reviewed workload reads are fetched on
+//! demand with a deadline and reused for `--configmap-cache-ttl`. Secrets are
+//! never read.
+
+use crate::cluster::Cluster;
+use crate::config::SOURCE_STATE;
+use crate::convert;
+use crate::metrics::{KindLabel, Metrics};
+use apiload_rules::Object;
+use apiload_rules::review::ObjectKey;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::core::PartialObjectMeta;
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::{WatchStreamExt, reflector};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// A collection the cache holds.
+pub struct Collection {
+    pub group: &'static str,
+    pub version: &'static str,
+    pub kind: &'static str,
+}
+
+const fn c(group: &'static str, version: &'static str, kind: &'static str) -> Collection {
+    Collection { group, version, kind }
+}
+
+/// What the analyses of workloads read, minus ConfigMaps (read on demand)
+/// and Secrets (never read). Pods are judged through their controllers.
+pub const COLLECTIONS: &[Collection] = &[
+    c("rbac.authorization.k8s.io", "v1", "Role"),
+    c("rbac.authorization.k8s.io", "v1", "ClusterRole"),
+    c("rbac.authorization.k8s.io", "v1", "RoleBinding"),
+    c("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding"),
+    c("", "v1", "ServiceAccount"),
+    c("apps", "v1", "DaemonSet"),
+    c("apps", "v1", "Deployment"),
+    c("apps", "v1", "StatefulSet"),
+    c("apps", "v1", "ReplicaSet"),
+    c("batch", "v1", "Job"),
+    c("batch", "v1", "CronJob"),
+    c("autoscaling", "v2", "HorizontalPodAutoscaler"),
+    c("flowcontrol.apiserver.k8s.io", "v1", "FlowSchema"),
+];
+
+/// Whether the cache watches objects of this kind (admissions of it are
+/// confirmed by a watch event).
+pub fn is_watched(kind: &str) -> bool {
+    COLLECTIONS.iter().any(|c| c.kind == kind)
+}
+
+impl Collection {
+    fn resource(&self) -> ApiResource {
+        ApiResource::from_gvk(&GroupVersionKind::gvk(self.group, self.version, self.kind))
+    }
+
+    fn api_version(&self) -> String {
+        if self.group.is_empty() { self.version.to_string() } else { format!("{}/{}", self.group, self.version) }
+    }
+}
+
+/// A client with the webhook's rate limit in front of everything it sends.
+pub async fn client(kubeconfig: Option<&Path>, qps: f64, burst: u32) -> Result<kube::Client, String> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => kube::Config::infer().await.map_err(|e| format!("no cluster configuration: {e}"))?,
+    };
+    if !(qps > 0.0 && qps.is_finite()) || burst == 0 {
+        return Err("--kube-api-qps and --kube-api-burst must be positive".into());
+    }
+    // `burst` requests per `burst / qps` seconds: `qps` on average, `burst` at once.
+    let limit = tower::limit::RateLimitLayer::new(u64::from(burst), Duration::from_secs_f64(f64::from(burst) / qps));
+    let builder = kube::client::ClientBuilder::try_from(config).map_err(|e| format!("kube client: {e}"))?;
+    Ok(builder.with_layer(&limit).build())
+}
+
+fn watch_config() -> watcher::Config {
+    // `any_semantic`: lists with resourceVersion=0, from the watch cache.
+    // kube-rs leaves resourceVersion=0 out of paginated lists (a limit
+    // makes the API server read from etcd instead), so no page size: the
+    // cache answers in one response, as it does for client-go informers.
+    let mut config = watcher::Config::default().any_semantic();
+    config.page_size = None;
+    config
+}
+
+fn to_object(c: &Collection, obj: &DynamicObject) -> Option<Object> {
+    let json = serde_json::to_value(obj).ok()?;
+    convert::object(json, SOURCE_STATE, &c.api_version(), c.kind, "").ok()
+}
+
+/// Starts the watches. The cluster turns ready once every collection has
+/// been listed and the nodes counted.
+pub fn start(client: kube::Client, cluster: Arc<Cluster>, metrics: Arc<Metrics>) {
+    let synced = Arc::new(AtomicUsize::new(0));
+    let total = COLLECTIONS.len() + 1;
+    for collection in COLLECTIONS {
+        tokio::spawn(watch_collection(
+            client.clone(),
+            collection,
+            cluster.clone(),
+            metrics.clone(),
+            synced.clone(),
+            total,
+        ));
+    }
+    tokio::spawn(watch_nodes(client, cluster.clone(), metrics, synced, total));
+}
+
+fn mark_synced(cluster: &Cluster, synced: &AtomicUsize, total: usize) {
+    if synced.fetch_add(1, Ordering::SeqCst) + 1 == total {
+        cluster.set_ready(true);
+        tracing::info!(objects = cluster.read().len(), "cluster cache synced; ready");
+    }
+}
+
+async fn watch_collection(
+    client: kube::Client,
+    c: &'static Collection,
+    cluster: Arc<Cluster>,
+    metrics: Arc<Metrics>,
+    synced: Arc<AtomicUsize>,
+    total: usize,
+) {
+    let api: Api<DynamicObject> = Api::all_with(client, &c.resource());
+    let mut stream = watcher::watcher(api, watch_config()).default_backoff().boxed();
+    let mut buffer: Vec<Object> = Vec::new();
+    let mut listed = false;
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(Event::Init) => buffer.clear(),
+            Ok(Event::InitApply(o)) => buffer.extend(to_object(c, &o)),
+            Ok(Event::InitDone) => {
+                let n = buffer.len();
+                cluster.relisted(c.kind, std::mem::take(&mut buffer));
+                cluster.touch(c.kind);
+                tracing::info!(kind = c.kind, objects = n, "listed");
+                if !listed {
+                    listed = true;
+                    mark_synced(&cluster, &synced, total);
+                }
+            }
+            Ok(Event::Apply(o)) => {
+                if let Some(obj) = to_object(c, &o) {
+                    let key = ObjectKey::of(&obj);
+                    cluster.write().upsert(obj);
+                    cluster.confirmed(&key);
+                }
+                cluster.touch(c.kind);
+            }
+            Ok(Event::Delete(o)) => {
+                if let Some(obj) = to_object(c, &o) {
+                    let key = ObjectKey::of(&obj);
+                    cluster.write().remove(&key);
+                    cluster.confirmed(&key);
+                }
+                cluster.touch(c.kind);
+            }
+            Err(e) => {
+                metrics.watch_errors.get_or_create(&KindLabel { kind: c.kind.into() }).inc();
+                tracing::warn!(kind = c.kind, error = %e, "watch failed; retrying with backoff");
+            }
+        }
+    }
+}
+
+async fn watch_nodes(
+    client: kube::Client,
+    cluster: Arc<Cluster>,
+    metrics: Arc<Metrics>,
+    synced: Arc<AtomicUsize>,
+    total: usize,
+) {
+    let (reader, writer) = reflector::store::<PartialObjectMeta<Node>>();
+    // `PartialObjectMeta`: metadata-only lists and watches.
+    let api: Api<PartialObjectMeta<Node>> = Api::all(client);
+    let mut stream = reflector(writer, watcher::watcher(api, watch_config()).default_backoff()).boxed();
+    let mut counted = false;
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(Event::InitDone) => {
+                cluster.set_nodes(reader.len() as u64);
+                cluster.touch("Node");
+                if !counted {
+                    counted = true;
+                    mark_synced(&cluster, &synced, total);
+                }
+            }
+            Ok(Event::Apply(_) | Event::Delete(_)) => {
+                cluster.set_nodes(reader.len() as u64);
+                cluster.touch("Node");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                metrics.watch_errors.get_or_create(&KindLabel { kind: "Node".into() }).inc();
+                tracing::warn!(kind = "Node", error = %e, "watch failed; retrying with backoff");
+            }
+        }
+    }
+}
+
+/// ConfigMaps read for reviews, with when they were read.
+pub struct ConfigMaps {
+    api: ApiResource,
+    client: kube::Client,
+    ttl: Duration,
+    read_at: std::sync::Mutex<HashMap<ObjectKey, Instant>>,
+}
+
+impl ConfigMaps {
+    pub fn new(client: kube::Client, ttl: Duration) -> ConfigMaps {
+        ConfigMaps {
+            api: c("", "v1", "ConfigMap").resource(),
+            client,
+            ttl,
+            read_at: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn fresh(&self, key: &ObjectKey) -> bool {
+        self.read_at.lock().unwrap_or_else(|e| e.into_inner()).get(key).is_some_and(|t| t.elapsed() < self.ttl)
+    }
+
+    /// The webhook admitted this version: as good as a fresh read.
+    pub fn admitted(&self, key: ObjectKey) {
+        self.read_at.lock().unwrap_or_else(|e| e.into_inner()).insert(key, Instant::now());
+    }
+
+    /// Reads the ConfigMaps among `keys` that are missing or old into the
+    /// state, all at once, within `deadline`. Those that cannot be read in
+    /// time stay as they were; the review goes on without them.
+    pub async fn refresh(&self, keys: &[ObjectKey], cluster: &Cluster, metrics: &Metrics, deadline: Instant) {
+        let stale: Vec<&ObjectKey> = keys.iter().filter(|k| !self.fresh(k)).collect();
+        if stale.is_empty() {
+            return;
+        }
+        let reads = stale.iter().map(|key| async move {
+            let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &key.namespace, &self.api);
+            let left = deadline.saturating_duration_since(Instant::now());
+            (*key, tokio::time::timeout(left, api.get_opt(&key.name)).await)
+        });
+        for (key, result) in futures::future::join_all(reads).await {
+            match result {
+                Ok(Ok(found)) => {
+                    let mut state = cluster.write();
+                    match found.and_then(|o| {
+                        let json = serde_json::to_value(&o).ok()?;
+                        convert::object(json, SOURCE_STATE, "v1", "ConfigMap", &key.namespace).ok()
+                    }) {
+                        Some(obj) => {
+                            state.upsert(obj);
+                            Metrics::result(&metrics.configmap_reads, "found");
+                        }
+                        None => {
+                            state.remove(key);
+                            Metrics::result(&metrics.configmap_reads, "absent");
+                        }
+                    }
+                    drop(state);
+                    self.admitted(key.clone());
+                }
+                Ok(Err(e)) => {
+                    Metrics::result(&metrics.configmap_reads, "error");
+                    tracing::warn!(configmap = %format!("{}/{}", key.namespace, key.name), error = %e, "cannot read ConfigMap");
+                }
+                Err(_) => {
+                    Metrics::result(&metrics.configmap_reads, "deadline");
+                    tracing::warn!(configmap = %format!("{}/{}", key.namespace, key.name), "ConfigMap read missed the review's deadline");
+                }
+            }
+        }
+    }
+}
