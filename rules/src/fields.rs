@@ -22,11 +22,15 @@ impl FieldError {
 
 pub type FieldResult<T> = Result<T, FieldError>;
 
-/// A mapping node with the dotted path that leads to it, for messages.
+/// A mapping node with the dotted path that leads to it, for messages. The
+/// path is only spelled out when a message needs it: reading a workload
+/// reads hundreds of fields, and nearly all of them are fine.
 #[derive(Clone, Copy)]
 pub struct Fields<'a> {
     pub node: &'a Node,
     pub path: &'a str,
+    /// The item's index when this mapping is an item of the sequence at `path`.
+    index: Option<usize>,
 }
 
 /// A string value and its span.
@@ -64,8 +68,16 @@ fn wrong(node: &Node, path: &str, want: &str) -> FieldError {
 impl<'a> Fields<'a> {
     pub fn new(node: &'a Node, path: &'a str) -> FieldResult<Fields<'a>> {
         match node.value {
-            Value::Map(_) => Ok(Fields { node, path }),
+            Value::Map(_) => Ok(Fields { node, path, index: None }),
             _ => Err(wrong(node, if path.is_empty() { "the document" } else { path }, "a mapping")),
+        }
+    }
+
+    /// The path of one of its keys.
+    fn at(&self, key: &str) -> String {
+        match self.index {
+            Some(i) => format!("{}[{i}].{key}", self.path),
+            None => join(self.path, key),
         }
     }
 
@@ -82,7 +94,7 @@ impl<'a> Fields<'a> {
             None => Ok(None),
             Some(n) => match &n.value {
                 Value::Str(s) => Ok(Some(Spanned::new(&**s, n.span))),
-                _ => Err(wrong(n, &join(self.path, key), "a string")),
+                _ => Err(wrong(n, &self.at(key), "a string")),
             },
         }
     }
@@ -92,7 +104,7 @@ impl<'a> Fields<'a> {
             None => Ok(None),
             Some(n) => match n.value {
                 Value::Int(i) => Ok(Some(Spanned::new(i, n.span))),
-                _ => Err(wrong(n, &join(self.path, key), "an integer")),
+                _ => Err(wrong(n, &self.at(key), "an integer")),
             },
         }
     }
@@ -102,7 +114,7 @@ impl<'a> Fields<'a> {
             None => Ok(None),
             Some(n) => match n.value {
                 Value::Bool(b) => Ok(Some(Spanned::new(b, n.span))),
-                _ => Err(wrong(n, &join(self.path, key), "a boolean")),
+                _ => Err(wrong(n, &self.at(key), "a boolean")),
             },
         }
     }
@@ -114,7 +126,7 @@ impl<'a> Fields<'a> {
             Some(n) => match &n.value {
                 Value::Int(i) => Ok(Some(Spanned::new(IntOrStr::Int(*i), n.span))),
                 Value::Str(s) => Ok(Some(Spanned::new(IntOrStr::Str(s), n.span))),
-                _ => Err(wrong(n, &join(self.path, key), "an integer or a string")),
+                _ => Err(wrong(n, &self.at(key), "an integer or a string")),
             },
         }
     }
@@ -124,8 +136,8 @@ impl<'a> Fields<'a> {
         match self.present(key) {
             None => Ok(None),
             Some(n) => match n.value {
-                Value::Map(_) => Ok(Some(Owned { node: n, path: join(self.path, key) })),
-                _ => Err(wrong(n, &join(self.path, key), "a mapping")),
+                Value::Map(_) => Ok(Some(Owned { node: n, path: self.at(key).into(), index: None })),
+                _ => Err(wrong(n, &self.at(key), "a mapping")),
             },
         }
     }
@@ -135,19 +147,17 @@ impl<'a> Fields<'a> {
         let Some(n) = self.present(key) else {
             return Ok(Vec::new());
         };
-        let path = join(self.path, key);
         let Value::Seq(items) = &n.value else {
-            return Err(wrong(n, &path, "a sequence"));
+            return Err(wrong(n, &self.at(key), "a sequence"));
         };
+        // One path for all items; each item adds its index when a message needs it.
+        let path: std::sync::Arc<str> = self.at(key).into();
         items
             .iter()
             .enumerate()
-            .map(|(i, item)| {
-                let p = format!("{path}[{i}]");
-                match item.value {
-                    Value::Map(_) => Ok(Owned { node: item, path: p }),
-                    _ => Err(wrong(item, &p, "a mapping")),
-                }
+            .map(|(i, item)| match item.value {
+                Value::Map(_) => Ok(Owned { node: item, path: path.clone(), index: Some(i) }),
+                _ => Err(wrong(item, &format!("{path}[{i}]"), "a mapping")),
             })
             .collect()
     }
@@ -157,16 +167,15 @@ impl<'a> Fields<'a> {
         let Some(n) = self.present(key) else {
             return Ok(Vec::new());
         };
-        let path = join(self.path, key);
         let Value::Seq(items) = &n.value else {
-            return Err(wrong(n, &path, "a sequence of strings"));
+            return Err(wrong(n, &self.at(key), "a sequence of strings"));
         };
         items
             .iter()
             .enumerate()
             .map(|(i, item)| match &item.value {
                 Value::Str(s) => Ok(Spanned::new(&**s, item.span)),
-                _ => Err(wrong(item, &format!("{path}[{i}]"), "a string")),
+                _ => Err(wrong(item, &format!("{}[{i}]", self.at(key)), "a string")),
             })
             .collect()
     }
@@ -176,30 +185,31 @@ impl<'a> Fields<'a> {
         let Some(n) = self.present(key) else {
             return Ok(Vec::new());
         };
-        let path = join(self.path, key);
         let Value::Map(entries) = &n.value else {
-            return Err(wrong(n, &path, "a mapping of strings"));
+            return Err(wrong(n, &self.at(key), "a mapping of strings"));
         };
         entries
             .iter()
             .filter(|e| !e.value.is_null())
             .map(|e| match &e.value.value {
                 Value::Str(s) => Ok((Spanned::new(&*e.key, e.key_span), Spanned::new(&**s, e.value.span))),
-                _ => Err(wrong(&e.value, &join(&path, &e.key), "a string")),
+                _ => Err(wrong(&e.value, &join(&self.at(key), &e.key), "a string")),
             })
             .collect()
     }
 }
 
-/// A [`Fields`] reader whose path is owned (for nested readers).
+/// A [`Fields`] reader whose path is owned (for nested readers); items of
+/// one sequence share theirs.
 pub struct Owned<'a> {
     pub node: &'a Node,
-    pub path: String,
+    path: std::sync::Arc<str>,
+    index: Option<usize>,
 }
 
 impl<'a> Owned<'a> {
     pub fn fields(&self) -> Fields<'_> {
-        Fields { node: self.node, path: &self.path }
+        Fields { node: self.node, path: &self.path, index: self.index }
     }
 }
 

@@ -66,30 +66,29 @@ impl Inventory {
     /// Indexes `objects`, reporting objects defined twice (the later wins, as
     /// with `kubectl apply`) and objects whose fields have the wrong types.
     pub fn build(objects: Vec<Object>, diagnostics: &mut Vec<Diagnostic>) -> Inventory {
-        let mut seen: HashMap<(Box<str>, String), Location> = HashMap::new();
-        let mut kept_objects = Vec::with_capacity(objects.len());
-        for obj in objects {
-            if !is_analyzed_kind(&obj.kind) {
-                continue;
+        // One pass over borrowed keys: a later definition replaces an
+        // earlier one (reported), as with `kubectl apply`.
+        let mut dropped = vec![false; objects.len()];
+        {
+            let mut latest: HashMap<(&str, &str, &str), usize> = HashMap::with_capacity(objects.len());
+            for (i, obj) in objects.iter().enumerate() {
+                if !is_analyzed_kind(&obj.kind) {
+                    dropped[i] = true;
+                    continue;
+                }
+                if let Some(previous) = latest.insert((&obj.kind, obj.ns(), &obj.name), i) {
+                    let earlier = &objects[previous];
+                    diagnostics.push(input::duplicate(
+                        obj.loc(obj.name_span),
+                        earlier.loc(earlier.name_span),
+                        &obj.display(),
+                    ));
+                    dropped[previous] = true;
+                }
             }
-            let id = (obj.kind.clone(), key(obj.ns(), &obj.name));
-            let here = obj.loc(obj.name_span);
-            if let Some(first) = seen.insert(id, here) {
-                diagnostics.push(input::duplicate(here, first, &obj.display()));
-            }
-            kept_objects.push(obj);
         }
-        // Later definitions win: drop the earlier copies.
-        let mut last: HashMap<(Box<str>, String), usize> = HashMap::new();
-        for (i, obj) in kept_objects.iter().enumerate() {
-            last.insert((obj.kind.clone(), key(obj.ns(), &obj.name)), i);
-        }
-        let objects: Vec<Object> = kept_objects
-            .into_iter()
-            .enumerate()
-            .filter(|(i, obj)| last.get(&(obj.kind.clone(), key(obj.ns(), &obj.name))) == Some(i))
-            .map(|(_, o)| o)
-            .collect();
+        let objects: Vec<Object> =
+            objects.into_iter().zip(dropped).filter(|(_, dropped)| !dropped).map(|(o, _)| o).collect();
 
         let rbac = Rbac::build(&objects, diagnostics);
         let mut inv = Inventory { rbac, ..Inventory::default() };

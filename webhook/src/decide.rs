@@ -1,7 +1,7 @@
 //! From findings to an admission answer, by mode.
 
 use crate::admission::Response;
-use apiload_rules::review::Verdict;
+use apiload_rules::review::{NotJudged, Verdict};
 use apiload_rules::{Category, Diagnostic, Severity};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -76,7 +76,7 @@ pub fn decide(uid: &str, subject: &str, mode: Mode, verdict: &Verdict) -> Decisi
     let mut response =
         if denials.is_empty() { Response::allow(uid) } else { Response::deny(uid, deny_message(subject, &denials)) };
     response.warnings = warnings;
-    if let Some(reason) = &verdict.not_judged {
+    if let Some(reason @ NotJudged::Kind(_)) = &verdict.not_judged {
         response.warnings.push(truncate(&format!("apiload: not analysed: {reason}")));
     }
     if !verdict.findings.is_empty() {

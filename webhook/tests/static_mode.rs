@@ -205,6 +205,16 @@ fn what_cannot_be_analysed_is_allowed_with_a_warning() {
         let r = send(&s, review("uid-nameless", "CREATE", &nameless, None, false)).await.response();
         assert_eq!(r["allowed"], true);
         assert!(warnings(&r)[0].contains("cannot analyse"), "{r}");
+        // A Deployment's ReplicaSet, created by the controller: judged
+        // through its owner, allowed without a word.
+        let mut rs = fixture("reviews/collector-daemonset.yaml");
+        rs["kind"] = "ReplicaSet".into();
+        rs["metadata"]["name"] = "collector-5d8f7".into();
+        rs["metadata"]["ownerReferences"] = serde_json::json!([{"apiVersion": "apps/v1", "kind": "Deployment",
+            "name": "collector", "uid": "6a1f", "controller": true, "blockOwnerDeletion": true}]);
+        let r = send(&s, review("uid-rs", "CREATE", &rs, None, false)).await.response();
+        assert_eq!(r["allowed"], true, "{r}");
+        assert!(warnings(&r).is_empty(), "{r}");
         // DELETE is not reviewed.
         let r =
             send(&s, review("uid-del", "DELETE", &Value::Null, Some(&fixture("state/otel-config.yaml")), false)).await;

@@ -501,22 +501,24 @@ fn the_webhook_never_reviews_kube_system_its_own_namespace_or_an_opted_out_names
 #[test]
 fn the_webhook_reviews_exactly_the_kinds_it_understands_on_create_and_update() {
     let expected: BTreeSet<(String, String, String, String)> = [
-        ("apps", "daemonsets"),
-        ("apps", "deployments"),
-        ("apps", "statefulsets"),
-        ("apps", "replicasets"),
-        ("batch", "jobs"),
-        ("batch", "cronjobs"),
-        ("", "serviceaccounts"),
-        ("", "configmaps"),
-        ("rbac.authorization.k8s.io", "roles"),
-        ("rbac.authorization.k8s.io", "clusterroles"),
-        ("rbac.authorization.k8s.io", "rolebindings"),
-        ("rbac.authorization.k8s.io", "clusterrolebindings"),
+        ("apps", "v1", "daemonsets"),
+        ("apps", "v1", "deployments"),
+        ("apps", "v1", "statefulsets"),
+        ("apps", "v1", "replicasets"),
+        ("batch", "v1", "jobs"),
+        ("batch", "v1", "cronjobs"),
+        ("", "v1", "serviceaccounts"),
+        ("", "v1", "configmaps"),
+        ("rbac.authorization.k8s.io", "v1", "roles"),
+        ("rbac.authorization.k8s.io", "v1", "clusterroles"),
+        ("rbac.authorization.k8s.io", "v1", "rolebindings"),
+        ("rbac.authorization.k8s.io", "v1", "clusterrolebindings"),
+        // An HPA's maxReplicas can turn a Deployment into a fan-out.
+        ("autoscaling", "v2", "horizontalpodautoscalers"),
     ]
     .into_iter()
-    .flat_map(|(group, resource)| {
-        ["CREATE", "UPDATE"].map(|op| (group.to_string(), "v1".to_string(), resource.to_string(), op.to_string()))
+    .flat_map(|(group, version, resource)| {
+        ["CREATE", "UPDATE"].map(|op| (group.to_string(), version.to_string(), resource.to_string(), op.to_string()))
     })
     .collect();
     for case in &rendered().cases {

@@ -111,6 +111,22 @@ impl ProfileSet {
 /// `*` matches any run of characters, `?` one character; case-sensitive.
 /// Works on bytes (images and names are ASCII; `?` then matches one byte).
 pub fn glob(pattern: &str, text: &str) -> bool {
+    // Fast paths for the shapes profiles use (`*suffix`, `prefix*`,
+    // `*middle*`, literal): every container is matched against every pattern.
+    let inner = |s: &str| !s.contains(['*', '?']);
+    match (pattern.strip_prefix('*'), pattern.strip_suffix('*')) {
+        (Some(rest), _) if inner(rest) => return text.ends_with(rest),
+        (None, Some(rest)) if inner(rest) => return text.starts_with(rest),
+        (Some(rest), Some(_)) if !rest.is_empty() && inner(&rest[..rest.len() - 1]) => {
+            return text.contains(&rest[..rest.len() - 1]);
+        }
+        (None, None) if inner(pattern) => return text == pattern,
+        _ => {}
+    }
+    glob_general(pattern, text)
+}
+
+fn glob_general(pattern: &str, text: &str) -> bool {
     let (p, t) = (pattern.as_bytes(), text.as_bytes());
     let (mut pi, mut ti) = (0, 0);
     let (mut star, mut mark) = (None, 0);

@@ -6,10 +6,6 @@ use std::sync::OnceLock;
 static BUILTIN: OnceLock<(Vec<RoleDef>, Vec<BindingDef>)> = OnceLock::new();
 
 /// Built-in roles and bindings (parsed once).
-pub fn builtin() -> (Vec<RoleDef>, Vec<BindingDef>) {
-    builtin_ref().clone()
-}
-
 pub fn builtin_ref() -> &'static (Vec<RoleDef>, Vec<BindingDef>) {
     BUILTIN.get_or_init(|| parse(include_str!("bootstrap.txt")))
 }
@@ -98,7 +94,7 @@ mod tests {
 
     #[test]
     fn bootstrap_data_reads() {
-        let (roles, bindings) = builtin();
+        let (roles, bindings) = builtin_ref();
         assert!(roles.iter().any(|r| &*r.name == "cluster-admin"));
         let view = roles.iter().find(|r| &*r.name == "view").unwrap();
         assert!(view.aggregation.is_some());

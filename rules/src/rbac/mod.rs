@@ -22,6 +22,7 @@ use crate::object::Object;
 use crate::rules::input;
 use crate::source::Location;
 pub use model::*;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Where a grant applies.
@@ -55,17 +56,15 @@ struct SubjectRef {
 /// The RBAC objects of an input plus the built-in ones, indexed for queries.
 #[derive(Debug, Default)]
 pub struct Rbac {
-    roles: Vec<RoleDef>,
-    role_index: HashMap<String, usize>,
-    bindings: Vec<BindingDef>,
+    /// Built-in roles are borrowed from the parsed bootstrap policy, not copied.
+    roles: Vec<Cow<'static, RoleDef>>,
+    /// Namespace (empty for ClusterRoles) → name → index in `roles`.
+    role_index: HashMap<Box<str>, HashMap<Box<str>, usize>>,
+    bindings: Vec<Cow<'static, BindingDef>>,
     by_service_account: HashMap<String, Vec<SubjectRef>>,
     by_group: HashMap<Box<str>, Vec<SubjectRef>>,
     /// Per role: its rules after aggregation, as (role, rule index).
     effective: Vec<Vec<(usize, usize)>>,
-}
-
-fn role_key(namespace: Option<&str>, name: &str) -> String {
-    format!("{}/{}", namespace.unwrap_or(""), name)
 }
 
 fn sa_key(namespace: &str, name: &str) -> String {
@@ -126,32 +125,32 @@ impl Rbac {
     /// types are reported and left out.
     pub fn build(objects: &[Object], diagnostics: &mut Vec<Diagnostic>) -> Rbac {
         let mut rbac = Rbac::default();
-        let (roles, bindings) = bootstrap::builtin();
+        let (roles, bindings) = bootstrap::builtin_ref();
         for role in roles {
-            rbac.add_role(role);
+            rbac.add_role(Cow::Borrowed(role));
         }
         for obj in objects {
             let parsed = match &*obj.kind {
-                "Role" | "ClusterRole" => parse_role(obj).map(|r| rbac.add_role(r)),
-                "RoleBinding" | "ClusterRoleBinding" => parse_binding(obj).map(|b| rbac.bindings.push(b)),
+                "Role" | "ClusterRole" => parse_role(obj).map(|r| rbac.add_role(Cow::Owned(r))),
+                "RoleBinding" | "ClusterRoleBinding" => parse_binding(obj).map(|b| rbac.bindings.push(Cow::Owned(b))),
                 _ => Ok(()),
             };
             if let Err(e) = parsed {
                 diagnostics.push(input::invalid(obj.loc(e.span), e.message));
             }
         }
-        rbac.bindings.extend(bindings);
+        rbac.bindings.extend(bindings.iter().map(Cow::Borrowed));
         rbac.index_subjects();
         rbac.aggregate();
         rbac
     }
 
-    fn add_role(&mut self, role: RoleDef) {
-        let key = role_key(role.namespace.as_deref(), &role.name);
-        match self.role_index.get(&key) {
+    fn add_role(&mut self, role: Cow<'static, RoleDef>) {
+        let by_name = self.role_index.entry(role.namespace.as_deref().unwrap_or("").into()).or_default();
+        match by_name.get(&role.name) {
             Some(&i) => self.roles[i] = role,
             None => {
-                self.role_index.insert(key, self.roles.len());
+                by_name.insert(role.name.clone(), self.roles.len());
                 self.roles.push(role);
             }
         }
@@ -205,25 +204,25 @@ impl Rbac {
     }
 
     pub fn roles(&self) -> impl Iterator<Item = (RoleId, &RoleDef)> {
-        self.roles.iter().enumerate().map(|(i, r)| (RoleId(i), r))
+        self.roles.iter().enumerate().map(|(i, r)| (RoleId(i), &**r))
     }
 
-    pub fn bindings(&self) -> &[BindingDef] {
-        &self.bindings
+    pub fn bindings(&self) -> impl Iterator<Item = &BindingDef> {
+        self.bindings.iter().map(|b| &**b)
     }
 
     /// The role a binding refers to, if it is known.
     pub fn resolve(&self, binding: &BindingDef) -> Option<RoleId> {
         let key = match binding.role_kind {
-            RoleKind::Role => role_key(binding.namespace.as_deref(), &binding.role_name),
-            RoleKind::ClusterRole => role_key(None, &binding.role_name),
+            RoleKind::Role => binding.namespace.as_deref().unwrap_or(""),
+            RoleKind::ClusterRole => "",
         };
-        self.role_index.get(&key).map(|&i| RoleId(i))
+        self.role_index.get(key).and_then(|by_name| by_name.get(&binding.role_name)).map(|&i| RoleId(i))
     }
 
     /// Rules of a role after aggregation, with the role each rule comes from.
     pub fn rules(&self, id: RoleId) -> impl Iterator<Item = (&RoleDef, &PolicyRule)> {
-        self.effective[id.0].iter().map(|&(r, k)| (&self.roles[r], &self.roles[r].rules[k]))
+        self.effective[id.0].iter().map(|&(r, k)| (&*self.roles[r], &self.roles[r].rules[k]))
     }
 
     /// Every binding through which the ServiceAccount `namespace/name` holds a role.

@@ -73,7 +73,26 @@ pub struct Verdict {
     /// Workloads whose analysis the change can alter.
     pub affected: Vec<ObjectRef>,
     /// Why the change was not judged, when it was not.
-    pub not_judged: Option<String>,
+    pub not_judged: Option<NotJudged>,
+}
+
+/// Why a change is not judged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotJudged {
+    /// A kind no analysis reads (a Service, a custom resource).
+    Kind(String),
+    /// An object a controller owns (a Deployment's ReplicaSet): its owner
+    /// was judged. Nothing to tell whoever created it.
+    Owned { object: String, owner: String },
+}
+
+impl std::fmt::Display for NotJudged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotJudged::Kind(kind) => write!(f, "apiload does not analyse {kind} objects"),
+            NotJudged::Owned { object, owner } => write!(f, "{object} is judged through its owner {owner}"),
+        }
+    }
 }
 
 /// The objects a review analyses, copied out of the state.
@@ -88,7 +107,7 @@ pub struct Plan {
     affected: HashSet<ObjectRef>,
     /// Source of the new object: findings located there are about it.
     new_source: SourceId,
-    not_judged: Option<String>,
+    not_judged: Option<NotJudged>,
 }
 
 impl ClusterState {
@@ -107,11 +126,11 @@ impl ClusterState {
             not_judged: None,
         };
         if !is_reviewed_kind(&new.kind) {
-            plan.not_judged = Some(format!("apiload does not analyse {} objects", new.kind));
+            plan.not_judged = Some(NotJudged::Kind(new.kind.to_string()));
             return plan;
         }
         if let Some(owner) = controlling_owner(new) {
-            plan.not_judged = Some(format!("{} is judged through its owner {owner}", new.display()));
+            plan.not_judged = Some(NotJudged::Owned { object: new.display(), owner });
             return plan;
         }
         let new_stored = Stored { object: new.clone(), links: Links::read(new) };

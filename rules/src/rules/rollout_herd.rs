@@ -1,7 +1,7 @@
 use super::support::*;
 use super::{Context, RuleMeta};
 use crate::cost;
-use crate::diagnostic::{Category, Diagnostic, Severity};
+use crate::diagnostic::{Category, Diagnostic, Edit, Fix, Severity};
 use crate::workload::{IntOrString, WorkloadKind};
 
 pub static RULE: RuleMeta = RuleMeta {
@@ -129,7 +129,35 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
             continue;
         }
         report(ctx, a, out, loc, what, n);
+        if let Some(fix) = bounded_rollout(ctx, update, obj, copies)
+            && let Some(d) = out.last_mut()
+        {
+            d.fixes.push(fix);
+        }
     }
+}
+
+/// The mechanical fix when the rolling update names its step: every
+/// `maxUnavailable`/`maxSurge` over the threshold becomes half of it, as a
+/// percentage (so that it follows the fleet as it grows).
+fn bounded_rollout(
+    ctx: &Context<'_>,
+    update: &crate::workload::UpdateStrategy,
+    obj: &crate::object::Object,
+    copies: u64,
+) -> Option<Fix> {
+    if &*update.kind.value == "Recreate" {
+        return None;
+    }
+    let limit = copies as f64 * ctx.options.rollout_max_fraction;
+    let percent = ((ctx.options.rollout_max_fraction * 100.0) / 2.0).floor().max(1.0) as u64;
+    let edits: Vec<Edit> = [&update.max_unavailable, &update.max_surge]
+        .into_iter()
+        .flatten()
+        .filter(|v| at_once(&v.value, copies) as f64 >= limit)
+        .map(|v| Edit { location: obj.loc(v.span), new_text: format!("\"{percent}%\"") })
+        .collect();
+    (!edits.is_empty()).then(|| Fix { title: format!("Roll out {percent}% of the copies at a time"), edits })
 }
 
 fn report(

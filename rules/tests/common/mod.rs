@@ -74,6 +74,19 @@ pub fn render(sources: &Sources, diagnostics: &[&Diagnostic]) -> String {
                 r.message
             ));
         }
+        for f in &d.fixes {
+            out.push_str(&format!("  fix: {}\n", f.title));
+            for e in &f.edits {
+                let lc = sources.line_col(e.location);
+                out.push_str(&format!(
+                    "    {}:{}:{} -> {}\n",
+                    sources.get(e.location.source).name,
+                    lc.line,
+                    lc.column,
+                    e.new_text
+                ));
+            }
+        }
     }
     out
 }
