@@ -17,6 +17,8 @@ Method (see BENCHMARKS.md):
 
 Usage: cargo build --release --locked -p apiload-webhook
        python3 bench/webhook/bench.py [--objects N] [--runs R] [--duration S]
+Needs wrk and openssl (Debian packages) and PyYAML (to turn the generated
+manifests into review bodies).
 """
 
 import argparse
@@ -139,25 +141,29 @@ def certificates(d):
     return crt, key
 
 
-def start(crt, key, state):
+def start(crt, key, state, log_path):
+    """Starts the webhook with its logs in a file (a pipe nobody reads would block it)."""
+    log = open(log_path, "w")
     proc = subprocess.Popen([BINARY, "--tls-cert-file", crt, "--tls-private-key-file", key,
                              "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
                              "--cluster-state", state, "--mode", "enforce"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, "RUST_LOG": "warn,apiload_webhook::run=info"})
     deadline = time.time() + 120
-    loaded = None
     while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
+        loaded, listening = None, None
+        for line in open(log_path):
+            if "static cluster state loaded" in line:
+                loaded = json.loads(line)
+            if '"listening"' in line:
+                listening = json.loads(line)
+        if listening:
+            return proc, listening["review"], listening["metrics"], loaded
+        if proc.poll() is not None:
             break
-        if "static cluster state loaded" in line:
-            loaded = json.loads(line)
-        if '"listening"' in line:
-            v = json.loads(line)
-            return proc, v["review"], v["metrics"], loaded
+        time.sleep(0.1)
     proc.kill()
-    sys.exit("the webhook did not start")
+    sys.exit("the webhook did not start:\n" + open(log_path).read())
 
 
 def vm(pid, field):
@@ -169,10 +175,12 @@ def vm(pid, field):
 
 def run_wrk(addr, conns, seconds, lua, listfile):
     threads = min(2, conns)
-    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{seconds}s", "--timeout", "10s",
+    run = subprocess.run(["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{seconds}s", "--timeout", "10s",
                           "-s", lua, f"https://{addr}/validate", "--", listfile],
-                         capture_output=True, text=True, check=True).stdout
-    m = re.search(r"RESULT (\{.*\})", out)
+                         capture_output=True, text=True)
+    m = re.search(r"RESULT (\{.*\})", run.stdout)
+    if run.returncode != 0 or not m:
+        sys.exit(f"wrk failed ({run.returncode}):\n{run.stdout}\n{run.stderr}")
     r = json.loads(m.group(1))
     r["rps"] = r["requests"] / r["seconds"]
     return r
@@ -202,7 +210,7 @@ def main():
         lua = os.path.join(work, "post.lua")
         open(lua, "w").write(LUA)
         crt, key = certificates(work)
-        proc, addr, metrics, loaded = start(crt, key, state)
+        proc, addr, metrics, loaded = start(crt, key, state, os.path.join(work, "webhook.log"))
         print(f"state: {loaded['objects']} objects read, {loaded['kept']} kept; "
               f"{len(paths)} review bodies, median {statistics.median(sizes)} bytes, "
               f"max {max(sizes)}; mix {kinds}")
@@ -220,11 +228,9 @@ def main():
                   f"req/s: {[round(r['rps']) for r in runs]})")
         peak = vm(proc.pid, "VmHWM")
         text = urllib.request.urlopen(f"http://{metrics}/metrics").read().decode()
-        decisions = {m.group(1): int(float(m.group(2))) for m in
-                     re.finditer(r'apiload_reviews_total\{[^}]*decision="(\w+)"\} (\S+)', text)}
         agg = {}
-        for k, v in decisions.items():
-            agg[k] = agg.get(k, 0) + v
+        for m in re.finditer(r'apiload_reviews_total\{[^}]*decision="(\w+)"\} (\S+)', text):
+            agg[m.group(1)] = agg.get(m.group(1), 0) + int(float(m.group(2)))
         print(f"peak RSS (VmHWM): {peak} MiB; decisions over all runs: {agg}")
         proc.terminate()
         proc.wait(timeout=30)

@@ -29,6 +29,7 @@ fn app(mode: Mode) -> App {
         config_maps: None,
         deadline: std::time::Duration::from_secs(2),
         judge: review::judge,
+        inline_limit: usize::MAX,
     }
 }
 
@@ -52,7 +53,8 @@ fuzz_target!(|bytes: &[u8]| {
         let answer = match review::prepare(request) {
             Prepared::Done(answer) => answer,
             Prepared::Judge(pending) => {
-                let verdict = review::judge(app, &pending.change);
+                let plan = app.cluster.read().plan(&pending.change, &app.analysis.profiles);
+                let verdict = review::judge(app, plan);
                 review::finish(app, pending, &verdict)
             }
         };

@@ -2,6 +2,9 @@ use apiload_webhook::cli::Args;
 use clap::Parser;
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(&args.log_format);
@@ -30,10 +33,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// JSON lines on stdout (or text), level from `RUST_LOG` (default info).
+/// JSON lines on stdout (or text), level from `RUST_LOG` (default info;
+/// rustls only for errors: it warns once per handshake of any client that
+/// sends an IP address as SNI, which would let clients flood the log).
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rustls=error"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout);
     if format == "json" {
         builder.json().flatten_event(true).with_current_span(false).init();

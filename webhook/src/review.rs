@@ -10,7 +10,7 @@ use crate::convert;
 use crate::decide::{self, Mode};
 use crate::live::{self, ConfigMaps};
 use crate::metrics::Metrics;
-use apiload_rules::review::{Change, ObjectKey, Verdict};
+use apiload_rules::review::{Change, ObjectKey, Plan, Verdict};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,10 +25,15 @@ pub struct App {
     pub deadline: Duration,
     /// The analysis; [`judge`] except in tests of the failure paths.
     pub judge: Judge,
+    /// Plans of at most this many objects are judged on the request's own
+    /// task (a few hundred microseconds); larger ones (a binding to
+    /// `system:authenticated` reaches every workload) go to the blocking
+    /// pool, where the deadline can cut them short.
+    pub inline_limit: usize,
 }
 
-/// Runs the analysis of one change (blocking; called off the async runtime).
-pub type Judge = fn(&App, &Change) -> Verdict;
+/// Runs the analysis of one planned change.
+pub type Judge = fn(&App, Plan) -> Verdict;
 
 /// The answer and what to log about it.
 pub struct Answer {
@@ -131,7 +136,7 @@ pub fn finish(app: &App, pending: Pending, verdict: &Verdict) -> Answer {
 }
 
 /// The whole review: prepare, read the ConfigMaps it needs (live mode),
-/// judge on the blocking pool within the deadline, finish.
+/// plan, judge within the deadline, finish.
 pub async fn review(app: Arc<App>, request: Request) -> Result<Answer, Internal> {
     let deadline = Instant::now() + app.deadline;
     let pending = match prepare(request) {
@@ -142,26 +147,36 @@ pub async fn review(app: Arc<App>, request: Request) -> Result<Answer, Internal>
         let keys = app.cluster.read().config_maps_read(&pending.change, &app.analysis.profiles);
         cms.refresh(&keys, &app.cluster, &app.metrics, deadline).await;
     }
+    let plan = app.cluster.read().plan(&pending.change, &app.analysis.profiles);
+    let missed = |pending: Pending, app: &App| {
+        let warning =
+            format!("apiload: the review of {} did not finish within {:?}; allowed", pending.subject, app.deadline);
+        allow_with(&pending.uid, &pending.kind, pending.subject, "deadline", Some(warning))
+    };
+    if plan.size() <= app.inline_limit {
+        if Instant::now() >= deadline {
+            return Ok(missed(pending, &app));
+        }
+        let judged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (app.judge)(&app, plan)));
+        return match judged {
+            Ok(verdict) => Ok(finish(&app, pending, &verdict)),
+            Err(_) => Err(Internal(format!("the analysis of {} failed", pending.subject))),
+        };
+    }
     let judged = {
         let app = app.clone();
-        let change = pending.change.clone();
-        tokio::task::spawn_blocking(move || (app.judge)(&app, &change))
+        tokio::task::spawn_blocking(move || (app.judge)(&app, plan))
     };
     match tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), judged).await {
         Ok(Ok(verdict)) => Ok(finish(&app, pending, &verdict)),
         Ok(Err(e)) => Err(Internal(format!("the analysis of {} failed: {e}", pending.subject))),
-        Err(_) => {
-            let warning =
-                format!("apiload: the review of {} did not finish within {:?}; allowed", pending.subject, app.deadline);
-            Ok(allow_with(&pending.uid, &pending.kind, pending.subject, "deadline", Some(warning)))
-        }
+        Err(_) => Ok(missed(pending, &app)),
     }
 }
 
-/// Plans under the read lock, then analyses without it.
-pub fn judge(app: &App, change: &Change) -> Verdict {
+/// Analyses a plan (made under the state's read lock; this runs without it).
+pub fn judge(app: &App, plan: Plan) -> Verdict {
     let profiles = &app.analysis.profiles;
-    let plan = app.cluster.read().plan(change, profiles);
     let options = app.analysis.options_for(app.cluster.nodes());
     let exemptions = app.analysis.exemptions_on(crate::config::today());
     plan.judge(&app.analysis.sources(), profiles, &options, &exemptions)

@@ -67,6 +67,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         config_maps,
         deadline: args.request_timeout,
         judge: crate::review::judge,
+        inline_limit: 300,
     });
 
     tokio::spawn(tls::reload_loop(files, tls_config.clone(), fingerprint, args.cert_reload_interval, metrics.clone()));

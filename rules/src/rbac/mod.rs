@@ -49,22 +49,89 @@ pub struct RoleId(pub usize);
 
 #[derive(Clone, Copy, Debug)]
 struct SubjectRef {
+    /// Index in the input's bindings, or in the built-in ones.
     binding: usize,
+    builtin: bool,
     subject: usize,
 }
 
-/// The RBAC objects of an input plus the built-in ones, indexed for queries.
+/// Namespace (empty for ClusterRoles) → name → index in the roles.
+type RoleIndex = HashMap<Box<str>, HashMap<Box<str>, usize>>;
+
+/// Bindings by the ServiceAccount (`ns/name`) and by the group they name.
 #[derive(Debug, Default)]
-pub struct Rbac {
-    /// Built-in roles are borrowed from the parsed bootstrap policy, not copied.
-    roles: Vec<Cow<'static, RoleDef>>,
-    /// Namespace (empty for ClusterRoles) → name → index in `roles`.
-    role_index: HashMap<Box<str>, HashMap<Box<str>, usize>>,
-    bindings: Vec<Cow<'static, BindingDef>>,
+struct SubjectIndex {
     by_service_account: HashMap<String, Vec<SubjectRef>>,
     by_group: HashMap<Box<str>, Vec<SubjectRef>>,
-    /// Per role: its rules after aggregation, as (role, rule index).
-    effective: Vec<Vec<(usize, usize)>>,
+}
+
+impl SubjectIndex {
+    fn add(&mut self, bindings: &[impl std::ops::Deref<Target = BindingDef>], builtin: bool) {
+        for (bi, b) in bindings.iter().enumerate() {
+            for (si, s) in b.subjects.iter().enumerate() {
+                let r = SubjectRef { binding: bi, builtin, subject: si };
+                match Principal::of(&s.kind) {
+                    Some(Principal::ServiceAccount { namespace, name }) => {
+                        self.by_service_account.entry(sa_key(&namespace, &name)).or_default().push(r);
+                    }
+                    Some(Principal::Group(g)) => self.by_group.entry(g).or_default().push(r),
+                    None => {}
+                }
+            }
+        }
+    }
+
+    /// Subjects that reach the ServiceAccount `namespace/name`.
+    fn reaching(&self, namespace: &str, name: &str, out: &mut Vec<SubjectRef>) {
+        if let Some(v) = self.by_service_account.get(&sa_key(namespace, name)) {
+            out.extend(v);
+        }
+        for group in ALL_SERVICE_ACCOUNT_GROUPS {
+            if let Some(v) = self.by_group.get(group) {
+                out.extend(v);
+            }
+        }
+        if let Some(v) = self.by_group.get(namespace_group(namespace).as_str()) {
+            out.extend(v);
+        }
+    }
+}
+
+/// The bootstrap policy, indexed once for every analysis.
+struct BuiltinIndex {
+    roles: RoleIndex,
+    subjects: SubjectIndex,
+}
+
+fn builtin_index() -> &'static BuiltinIndex {
+    static INDEX: std::sync::OnceLock<BuiltinIndex> = std::sync::OnceLock::new();
+    INDEX.get_or_init(|| {
+        let (roles, bindings) = bootstrap::builtin_ref();
+        let mut index = BuiltinIndex { roles: RoleIndex::new(), subjects: SubjectIndex::default() };
+        for (i, r) in roles.iter().enumerate() {
+            index.roles.entry(r.namespace.as_deref().unwrap_or("").into()).or_default().insert(r.name.clone(), i);
+        }
+        let refs: Vec<&BindingDef> = bindings.iter().collect();
+        index.subjects.add(&refs, true);
+        index
+    })
+}
+
+/// The RBAC objects of an input plus the built-in ones, indexed for queries.
+/// The built-in policy is shared, not copied: an analysis pays only for the
+/// input's own RBAC objects, and aggregation is resolved for the roles asked about.
+#[derive(Debug, Default)]
+pub struct Rbac {
+    /// The built-in roles first (borrowed; replaced in place when the input
+    /// redefines one), then the input's.
+    roles: Vec<Cow<'static, RoleDef>>,
+    /// The input's roles (the built-in ones are in [`builtin_index`]).
+    role_index: RoleIndex,
+    /// The input's bindings (the built-in ones are in `bootstrap`).
+    bindings: Vec<BindingDef>,
+    subjects: SubjectIndex,
+    /// Per role: its rules after aggregation, as (role, rule index), when first asked.
+    effective: Vec<std::sync::OnceLock<Vec<(usize, usize)>>>,
 }
 
 fn sa_key(namespace: &str, name: &str) -> String {
@@ -124,79 +191,76 @@ impl Rbac {
     /// Indexes the RBAC objects among `objects`. Objects with wrong field
     /// types are reported and left out.
     pub fn build(objects: &[Object], diagnostics: &mut Vec<Diagnostic>) -> Rbac {
-        let mut rbac = Rbac::default();
-        let (roles, bindings) = bootstrap::builtin_ref();
-        for role in roles {
-            rbac.add_role(Cow::Borrowed(role));
-        }
+        let mut rbac =
+            Rbac { roles: bootstrap::builtin_ref().0.iter().map(Cow::Borrowed).collect(), ..Rbac::default() };
         for obj in objects {
             let parsed = match &*obj.kind {
-                "Role" | "ClusterRole" => parse_role(obj).map(|r| rbac.add_role(Cow::Owned(r))),
-                "RoleBinding" | "ClusterRoleBinding" => parse_binding(obj).map(|b| rbac.bindings.push(Cow::Owned(b))),
+                "Role" | "ClusterRole" => parse_role(obj).map(|r| rbac.add_role(r)),
+                "RoleBinding" | "ClusterRoleBinding" => parse_binding(obj).map(|b| rbac.bindings.push(b)),
                 _ => Ok(()),
             };
             if let Err(e) = parsed {
                 diagnostics.push(input::invalid(obj.loc(e.span), e.message));
             }
         }
-        rbac.bindings.extend(bindings.iter().map(Cow::Borrowed));
-        rbac.index_subjects();
-        rbac.aggregate();
+        let mut subjects = SubjectIndex::default();
+        subjects.add(&rbac.bindings.iter().collect::<Vec<_>>(), false);
+        rbac.subjects = subjects;
+        rbac.effective = std::iter::repeat_with(std::sync::OnceLock::new).take(rbac.roles.len()).collect();
         rbac
     }
 
-    fn add_role(&mut self, role: Cow<'static, RoleDef>) {
-        let by_name = self.role_index.entry(role.namespace.as_deref().unwrap_or("").into()).or_default();
-        match by_name.get(&role.name) {
-            Some(&i) => self.roles[i] = role,
+    /// Adds an input role; a later definition (or one of a built-in role's
+    /// name) replaces the earlier.
+    fn add_role(&mut self, role: RoleDef) {
+        let ns: Box<str> = role.namespace.as_deref().unwrap_or("").into();
+        let existing = self
+            .role_index
+            .get(&ns)
+            .and_then(|m| m.get(&role.name))
+            .or_else(|| builtin_index().roles.get(&ns).and_then(|m| m.get(&role.name)))
+            .copied();
+        let i = match existing {
+            Some(i) => {
+                self.roles[i] = Cow::Owned(role);
+                i
+            }
             None => {
-                by_name.insert(role.name.clone(), self.roles.len());
-                self.roles.push(role);
+                self.roles.push(Cow::Owned(role));
+                self.roles.len() - 1
             }
-        }
+        };
+        let name = self.roles[i].name.clone();
+        self.role_index.entry(ns).or_default().insert(name, i);
     }
 
-    fn index_subjects(&mut self) {
-        for (bi, b) in self.bindings.iter().enumerate() {
-            for (si, s) in b.subjects.iter().enumerate() {
-                let r = SubjectRef { binding: bi, subject: si };
-                match Principal::of(&s.kind) {
-                    Some(Principal::ServiceAccount { namespace, name }) => {
-                        self.by_service_account.entry(sa_key(&namespace, &name)).or_default().push(r);
-                    }
-                    Some(Principal::Group(g)) => self.by_group.entry(g).or_default().push(r),
-                    None => {}
-                }
-            }
-        }
-    }
-
-    /// Computes every role's rules after aggregation.
-    fn aggregate(&mut self) {
+    /// A role's rules after aggregation (the aggregation controller's
+    /// result, transitively), as (role, rule index).
+    fn aggregate(&self, i: usize) -> Vec<(usize, usize)> {
         let n = self.roles.len();
-        let mut effective = vec![Vec::new(); n];
-        for (i, slot) in effective.iter_mut().enumerate() {
-            let mut seen = vec![false; n];
-            let mut stack = vec![i];
-            seen[i] = true;
-            while let Some(j) = stack.pop() {
-                let role = &self.roles[j];
-                slot.extend((0..role.rules.len()).map(|k| (j, k)));
-                let Some(selectors) = &role.aggregation else {
-                    continue;
-                };
-                for (k, other) in self.roles.iter().enumerate() {
-                    if !seen[k]
-                        && other.kind == RoleKind::ClusterRole
-                        && selectors.iter().any(|s| s.matches(&other.labels))
-                    {
-                        seen[k] = true;
-                        stack.push(k);
-                    }
+        let mut out = Vec::new();
+        let mut seen = vec![false; n];
+        let mut stack = vec![i];
+        seen[i] = true;
+        while let Some(j) = stack.pop() {
+            let role = &self.roles[j];
+            out.extend((0..role.rules.len()).map(|k| (j, k)));
+            let Some(selectors) = &role.aggregation else {
+                continue;
+            };
+            for (k, other) in self.roles.iter().enumerate() {
+                if !seen[k] && other.kind == RoleKind::ClusterRole && selectors.iter().any(|s| s.matches(&other.labels))
+                {
+                    seen[k] = true;
+                    stack.push(k);
                 }
             }
         }
-        self.effective = effective;
+        out
+    }
+
+    fn binding(&self, r: SubjectRef) -> &BindingDef {
+        if r.builtin { &bootstrap::builtin_ref().1[r.binding] } else { &self.bindings[r.binding] }
     }
 
     pub fn role(&self, id: RoleId) -> &RoleDef {
@@ -207,8 +271,9 @@ impl Rbac {
         self.roles.iter().enumerate().map(|(i, r)| (RoleId(i), &**r))
     }
 
+    /// The input's bindings, then the built-in ones.
     pub fn bindings(&self) -> impl Iterator<Item = &BindingDef> {
-        self.bindings.iter().map(|b| &**b)
+        self.bindings.iter().chain(bootstrap::builtin_ref().1.iter())
     }
 
     /// The role a binding refers to, if it is known.
@@ -217,31 +282,26 @@ impl Rbac {
             RoleKind::Role => binding.namespace.as_deref().unwrap_or(""),
             RoleKind::ClusterRole => "",
         };
-        self.role_index.get(key).and_then(|by_name| by_name.get(&binding.role_name)).map(|&i| RoleId(i))
+        let lookup = |index: &RoleIndex| index.get(key).and_then(|by_name| by_name.get(&binding.role_name)).copied();
+        lookup(&self.role_index).or_else(|| lookup(&builtin_index().roles)).map(RoleId)
     }
 
     /// Rules of a role after aggregation, with the role each rule comes from.
     pub fn rules(&self, id: RoleId) -> impl Iterator<Item = (&RoleDef, &PolicyRule)> {
-        self.effective[id.0].iter().map(|&(r, k)| (&*self.roles[r], &self.roles[r].rules[k]))
+        self.effective[id.0]
+            .get_or_init(|| self.aggregate(id.0))
+            .iter()
+            .map(|&(r, k)| (&*self.roles[r], &self.roles[r].rules[k]))
     }
 
     /// Every binding through which the ServiceAccount `namespace/name` holds a role.
     pub fn grants_of_service_account(&self, namespace: &str, name: &str) -> Vec<Grant<'_>> {
         let mut refs: Vec<SubjectRef> = Vec::new();
-        if let Some(v) = self.by_service_account.get(&sa_key(namespace, name)) {
-            refs.extend(v);
-        }
-        for group in ALL_SERVICE_ACCOUNT_GROUPS {
-            if let Some(v) = self.by_group.get(group) {
-                refs.extend(v);
-            }
-        }
-        if let Some(v) = self.by_group.get(namespace_group(namespace).as_str()) {
-            refs.extend(v);
-        }
+        self.subjects.reaching(namespace, name, &mut refs);
+        builtin_index().subjects.reaching(namespace, name, &mut refs);
         refs.iter()
-            .filter_map(|r| {
-                let binding = &self.bindings[r.binding];
+            .filter_map(|&r| {
+                let binding = self.binding(r);
                 let subject = &binding.subjects[r.subject];
                 // A ServiceAccount subject without a namespace means the binding's own;
                 // in a ClusterRoleBinding it matches nothing.

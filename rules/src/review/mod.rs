@@ -134,7 +134,11 @@ impl ClusterState {
             return plan;
         }
         let new_stored = Stored { object: new.clone(), links: Links::read(new) };
-        let old_stored = change.old.as_ref().map(|o| Stored { object: o.clone(), links: Links::read(o) });
+        // A workload's old form reaches no other workload, and nothing reads it.
+        let old_stored = match plan.subject_is_workload {
+            true => None,
+            false => change.old.as_ref().map(|o| Stored { object: o.clone(), links: Links::read(o) }),
+        };
         let named: Vec<&str> = profiles.config_maps_read_by_name().collect();
         let affected = self.affected_workloads(&new_stored, old_stored.as_ref(), &named);
         plan.affected = affected.iter().map(|k| self.reference(k, &key, new)).collect();
@@ -422,6 +426,11 @@ impl Plan {
     /// The workloads the change can affect.
     pub fn affected(&self) -> impl Iterator<Item = &ObjectRef> {
         self.affected.iter()
+    }
+
+    /// The object under review.
+    pub fn subject(&self) -> &ObjectRef {
+        &self.subject
     }
 
     /// Number of objects the review analyses.

@@ -44,6 +44,11 @@ fn is_broad(group: &str) -> bool {
 fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     let rbac = &ctx.inventory.rbac;
     for b in rbac.bindings() {
+        // Only bindings of the input to a broad group (built-in ones have no location).
+        let to_broad_group = |s: &crate::rbac::Subject| matches!(&s.kind, SubjectKind::Group(g) if is_broad(g));
+        if !b.subjects.iter().any(|s| s.location.is_some() && to_broad_group(s)) {
+            continue;
+        }
         let Some(role_id) = rbac.resolve(b) else {
             continue;
         };
