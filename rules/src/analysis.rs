@@ -151,18 +151,14 @@ pub fn analyze_workloads(
     profiles: &ProfileSet,
     options: &Options,
 ) -> Vec<WorkloadAnalysis> {
-    inv.workloads
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            let obj = inv.object(w.object);
-            let fanout = fan_out(inv, w, obj, options);
-            let identity = identity(inv, w, obj);
-            let access = access(inv, &identity);
-            let behaviour = behaviour::infer(sources, inv, profiles, w, obj, &access);
-            WorkloadAnalysis { workload: i, fanout, identity, access, behaviour }
-        })
-        .collect()
+    crate::parallel::map(&inv.workloads, 128, |i, w| {
+        let obj = inv.object(w.object);
+        let fanout = fan_out(inv, w, obj, options);
+        let identity = identity(inv, w, obj);
+        let access = access(inv, &identity);
+        let behaviour = behaviour::infer(sources, inv, profiles, w, obj, &access);
+        WorkloadAnalysis { workload: i, fanout, identity, access, behaviour }
+    })
 }
 
 fn fan_out(inv: &Inventory, w: &Workload, obj: &Object, options: &Options) -> FanOut {

@@ -92,7 +92,10 @@ impl Inventory {
 
         let rbac = Rbac::build(&objects, diagnostics);
         let mut inv = Inventory { rbac, ..Inventory::default() };
+        // Reading pod templates is most of the work here, and independent per object.
+        let mut read = crate::parallel::map(&objects, 256, |i, obj| Workload::read(i, obj)).into_iter();
         for (i, obj) in objects.iter().enumerate() {
+            let workload = read.next().flatten();
             let k = key(obj.ns(), &obj.name);
             match &*obj.kind {
                 "ServiceAccount" => {
@@ -127,7 +130,7 @@ impl Inventory {
                 },
                 "FlowSchema" => inv.flow_schemas.push(i),
                 _ => {
-                    if let Some(w) = Workload::read(i, obj) {
+                    if let Some(w) = workload {
                         match w {
                             Ok(w) => inv.workloads.push(w),
                             Err(e) => diagnostics.push(input::invalid(obj.loc(e.span), e.message)),

@@ -29,6 +29,7 @@ pub mod inventory;
 pub mod kube;
 pub mod object;
 pub mod options;
+mod parallel;
 pub mod profile;
 pub mod rbac;
 pub mod review;
