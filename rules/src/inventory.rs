@@ -93,7 +93,7 @@ impl Inventory {
         let rbac = Rbac::build(&objects, diagnostics);
         let mut inv = Inventory { rbac, ..Inventory::default() };
         // Reading pod templates is most of the work here, and independent per object.
-        let mut read = crate::parallel::map(&objects, 256, |i, obj| Workload::read(i, obj)).into_iter();
+        let mut read = crate::parallel::map(&objects, 256, Workload::read).into_iter();
         for (i, obj) in objects.iter().enumerate() {
             let workload = read.next().flatten();
             let k = key(obj.ns(), &obj.name);
