@@ -218,3 +218,29 @@ fn live_mode_is_not_ready_without_an_api_server_and_says_why() {
         assert_eq!(get(webhook.metrics, "/healthz").await.unwrap().0, 200);
     });
 }
+
+#[test]
+fn every_request_to_the_api_server_goes_through_the_rate_limit() {
+    let dir = TempDir::new("live-qps");
+    let pki = Pki::new();
+    bounded(90, async move {
+        let api = FakeApiServer::start().await;
+        let kubeconfig = dir.write("kubeconfig", &api.kubeconfig());
+        let mut args = tls_args(&dir, &pki);
+        args.extend(
+            ["--kubeconfig", &kubeconfig.display().to_string(), "--kube-api-qps", "10", "--kube-api-burst", "1"]
+                .map(String::from),
+        );
+        let webhook = Webhook::start(&args);
+        // 14 lists and 14 watches at 10 per second: about 2.7 s, not all at once.
+        let started = Instant::now();
+        while api.requests().len() < 28 {
+            assert!(started.elapsed() < Duration::from_secs(30), "only {} requests", api.requests().len());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let requests = api.requests();
+        let span = requests[27].at - requests[0].at;
+        assert!(span >= Duration::from_millis(2400), "28 requests within {span:?}: no rate limit");
+        drop(webhook);
+    });
+}

@@ -309,3 +309,51 @@ fn bad_configuration_and_certificates_stop_the_start_with_a_clear_error() {
     missing[1] = "/nonexistent/tls.crt".into();
     assert!(run(&missing).contains("cannot read /nonexistent/tls.crt"));
 }
+
+#[test]
+fn annotation_exemptions_count_only_where_the_configuration_allows_them() {
+    let exempt = |ds: &mut Value| {
+        ds["metadata"]["annotations"] = serde_json::json!({
+            "apiload.dev/exempt": "AL101",
+            "apiload.dev/exempt-reason": "vendor agent, its watch is budgeted (INC-1234)"
+        });
+    };
+    let mut ds = fixture("reviews/collector-daemonset.yaml");
+    exempt(&mut ds);
+    // Without configuration, no namespace honours annotations: whoever can
+    // edit the DaemonSet cannot exempt it.
+    let s = start(&[]);
+    bounded(60, async {
+        let r = send(&s, review("uid-ann-1", "CREATE", &ds, None, false)).await.response();
+        assert_eq!(r["allowed"], false, "{r}");
+        assert!(warnings(&r).iter().any(|w| w.contains("AL006")), "the ignored annotation is reported: {r}");
+    });
+    let dir = TempDir::new("exempt");
+    let config = dir.write("config.yaml", "annotationExemptions:\n  namespaces: [monitoring]\n");
+    let s = start(&["--config", &config.display().to_string()]);
+    bounded(60, async {
+        let r = send(&s, review("uid-ann-2", "CREATE", &ds, None, false)).await.response();
+        assert_eq!(r["allowed"], true, "{r}");
+        let mut elsewhere = ds.clone();
+        elsewhere["metadata"]["namespace"] = "tenant-a".into();
+        elsewhere["spec"]["template"]["spec"]["serviceAccountName"] = "collector".into();
+        let binding = serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": "tenant-a-collector"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "pod-reader"},
+            "subjects": [{"kind": "ServiceAccount", "name": "collector", "namespace": "tenant-a"}]});
+        assert_eq!(send(&s, review("uid-ann-3", "CREATE", &binding, None, false)).await.response()["allowed"], true);
+        let r = send(&s, review("uid-ann-4", "CREATE", &elsewhere, None, false)).await.response();
+        assert_eq!(r["allowed"], false, "tenant-a is not listed: {r}");
+    });
+    // Configuration exemptions apply by selector, with their reason.
+    let config = dir.write(
+        "config2.yaml",
+        "exemptions:\n  - rules: [AL101]\n    match: {kind: DaemonSet, namespace: monitoring, name: collector}\n    reason: budgeted by the platform team\n",
+    );
+    let s = start(&["--config", &config.display().to_string()]);
+    bounded(60, async {
+        let plain = fixture("reviews/collector-daemonset.yaml");
+        let r = send(&s, review("uid-cfg", "CREATE", &plain, None, false)).await.response();
+        assert_eq!(r["allowed"], true, "{r}");
+    });
+}

@@ -20,6 +20,7 @@ pub struct Recorded {
     pub path: String,
     pub query: HashMap<String, String>,
     pub accept: String,
+    pub at: std::time::Instant,
 }
 
 impl Recorded {
@@ -225,7 +226,12 @@ async fn handle(State(world): State<Arc<Mutex<World>>>, req: Request) -> Respons
     let path = req.uri().path().to_string();
     let q = query(req.uri());
     let accept = req.headers().get(header::ACCEPT).and_then(|a| a.to_str().ok()).unwrap_or("").to_string();
-    world.lock().unwrap().requests.push(Recorded { path: path.clone(), query: q.clone(), accept: accept.clone() });
+    world.lock().unwrap().requests.push(Recorded {
+        path: path.clone(),
+        query: q.clone(),
+        accept: accept.clone(),
+        at: std::time::Instant::now(),
+    });
     let metadata_only = accept.contains("as=PartialObjectMetadata");
 
     // GET of one ConfigMap.
