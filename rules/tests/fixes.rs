@@ -6,23 +6,6 @@ mod common;
 use apiload_rules::Diagnostic;
 use common::*;
 
-fn fixture_files() -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for group in ["rules", "profiles"] {
-        for dir in std::fs::read_dir(testdata().join(group)).unwrap() {
-            for f in std::fs::read_dir(dir.unwrap().path()).unwrap() {
-                let p = f.unwrap().path();
-                let name = p.file_name().unwrap().to_str().unwrap().to_string();
-                if name.ends_with(".yaml") && !name.ends_with(".apiload.yaml") {
-                    files.push(p);
-                }
-            }
-        }
-    }
-    files.sort();
-    files
-}
-
 fn apply(text: &str, d: &Diagnostic) -> String {
     let mut edits: Vec<_> = d.fixes.iter().flat_map(|f| &f.edits).collect();
     edits.sort_by_key(|e| std::cmp::Reverse(e.location.span.start));
@@ -37,7 +20,7 @@ fn apply(text: &str, d: &Diagnostic) -> String {
 #[test]
 fn every_fix_removes_the_finding_it_fixes() {
     let mut applied = 0;
-    for path in fixture_files() {
+    for path in fixture_files(true) {
         let text = std::fs::read_to_string(&path).unwrap();
         let settings = std::fs::read_to_string(path.with_extension("apiload.yaml")).ok();
         let (_, report) = analyze_with_settings(&[("f.yaml", &text)], Default::default(), settings.as_deref());

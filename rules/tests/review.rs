@@ -373,23 +373,10 @@ fn shuffle<T>(items: &mut [T], mut seed: u64) {
     }
 }
 
+/// The fixtures without a configuration of their own (those are about
+/// settings, not joins), and the real charts of the labelled corpus.
 fn fixture_files() -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for group in ["rules", "profiles"] {
-        for dir in std::fs::read_dir(testdata().join(group)).unwrap() {
-            for f in std::fs::read_dir(dir.unwrap().path()).unwrap() {
-                let p = f.unwrap().path();
-                let name = p.file_name().unwrap().to_str().unwrap().to_string();
-                // Fixtures with their own configuration are about settings, not joins.
-                if name.ends_with(".yaml")
-                    && !name.ends_with(".apiload.yaml")
-                    && !p.with_extension("apiload.yaml").exists()
-                {
-                    files.push(p);
-                }
-            }
-        }
-    }
+    let mut files = common::fixture_files(false);
     // The real charts of the labelled corpus, beside the checkout.
     let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
     for case in std::fs::read_dir(&corpus).expect("../shared/corpus beside the checkout") {

@@ -38,20 +38,11 @@ use crate::source::{SourceId, Sources};
 use state::{Links, Stored};
 use std::collections::{HashMap, HashSet};
 
-/// Kinds a review judges: those whose change can alter a workload's analysis.
+/// Kinds a review judges: those whose change can alter a workload's
+/// analysis. FlowSchemas and the like only ever remove findings.
 pub fn is_reviewed_kind(kind: &str) -> bool {
-    crate::workload::WorkloadKind::from_kind(kind).is_some()
-        || matches!(
-            kind,
-            "ServiceAccount"
-                | "Role"
-                | "ClusterRole"
-                | "RoleBinding"
-                | "ClusterRoleBinding"
-                | "ConfigMap"
-                | "Secret"
-                | "HorizontalPodAutoscaler"
-        )
+    crate::inventory::is_analyzed_kind(kind)
+        && !matches!(kind, "FlowSchema" | "PriorityLevelConfiguration" | "Namespace")
 }
 
 /// One object being created or updated.

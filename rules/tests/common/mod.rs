@@ -10,6 +10,29 @@ pub fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata")
 }
 
+/// Every fixture manifest of `testdata/rules/*/` and `testdata/profiles/*/`,
+/// sorted; with `configured: false`, only those without a configuration of
+/// their own (`x.apiload.yaml`).
+pub fn fixture_files(configured: bool) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for group in ["rules", "profiles"] {
+        for dir in std::fs::read_dir(testdata().join(group)).unwrap() {
+            for f in std::fs::read_dir(dir.unwrap().path()).unwrap() {
+                let p = f.unwrap().path();
+                let name = p.file_name().unwrap().to_str().unwrap().to_string();
+                if name.ends_with(".yaml")
+                    && !name.ends_with(".apiload.yaml")
+                    && (configured || !p.with_extension("apiload.yaml").exists())
+                {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
 /// The date tests take as today, so that expiry does not depend on the clock.
 pub const TODAY: &str = "2026-01-01";
 
