@@ -1,13 +1,13 @@
 //! The command line as users and scripts see it: exit codes, stdin, formats.
 
+mod common;
+
+use common::*;
+
 use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-
-fn apiload() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_apiload"))
-}
+use std::process::Stdio;
 
 fn testdata(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata").join(rel)

@@ -1,12 +1,11 @@
 //! SARIF, GitHub workflow commands and JUnit: well-formed, complete, one entry per finding.
 
+mod common;
+
+use common::*;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn apiload() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_apiload"))
-}
 
 fn testdata(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata").join(rel)

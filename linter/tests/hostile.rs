@@ -1,20 +1,13 @@
 //! Hostile input: every case ends in a clear finding naming the file and line,
 //! nothing panics, and the valid documents beside it are still linted.
 
+mod common;
+
+use common::*;
+
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn apiload() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_apiload"))
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use std::path::Path;
+use std::process::Output;
 
 /// A DaemonSet that must be flagged, so that we can see linting went on.
 const RISKY: &str = r#"apiVersion: apps/v1

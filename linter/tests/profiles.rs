@@ -1,20 +1,12 @@
 //! User profiles: the example of docs/profiles.md works exactly as written,
 //! and broken profiles are reported with file, line and column.
 
+mod common;
+
+use common::*;
+
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn apiload() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_apiload"))
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use std::path::Path;
 
 /// The fenced block of `docs/profiles.md` whose info string is `yaml <tag>`.
 fn doc_block(tag: &str) -> String {

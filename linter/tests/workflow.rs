@@ -1,25 +1,23 @@
 //! How teams adopt apiload: configuration files, baselines, Helm output on stdin.
 
+mod common;
+
+use common::scratch;
+
 use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// `apiload` with a fixed date, so that exemption expiry does not depend on the clock.
 fn apiload() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_apiload"));
+    let mut c = common::apiload();
     c.env("APILOAD_TODAY", "2026-01-01");
     c
 }
 
 fn testdata(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata").join(rel)
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn json(out: &std::process::Output) -> Value {

@@ -10,7 +10,6 @@ use apiload_rules::profile::ProfileSet;
 use apiload_rules::review::{Change, ClusterState, ObjectKey, Verdict, controlling_owner, is_reviewed_kind};
 use apiload_rules::{Object, ObjectRef, Options, Severity, Sources};
 use apiload_yaml::Limits;
-use common::*;
 use std::collections::HashMap;
 
 /// Objects of a YAML text, added to `sources` under `name`.

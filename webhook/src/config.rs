@@ -24,8 +24,8 @@ pub struct Analysis {
     pub exemptions: ExemptionPolicy,
     /// `--nodes`, when given: the node count, whatever the cluster has.
     pub nodes_flag: Option<u64>,
-    config_name: String,
-    config_text: String,
+    /// The sources every review's findings point into (see `SOURCE_*`), made once.
+    pub sources: Sources,
 }
 
 impl Analysis {
@@ -74,24 +74,12 @@ impl Analysis {
                 .map_or(AnnotationPolicy::Nowhere, AnnotationPolicy::from_list),
             ..s.exemptions
         };
-        Ok(Analysis {
-            options: s.options,
-            profiles: s.profiles,
-            exemptions,
-            nodes_flag: nodes,
-            config_name: name,
-            config_text: text,
-        })
-    }
-
-    /// The sources every review's findings point into (see `SOURCE_*`).
-    pub fn sources(&self) -> Sources {
         let mut sources = Sources::new();
-        sources.add(self.config_name.as_str(), self.config_text.as_bytes());
+        sources.add(name, text.as_bytes());
         sources.add("cluster state", b"");
         sources.add("request.oldObject", b"");
         sources.add("request.object", b"");
-        sources
+        Ok(Analysis { options: s.options, profiles: s.profiles, exemptions, nodes_flag: nodes, sources })
     }
 
     /// Options at the node count the cluster is judged at: `--nodes`, or the
@@ -109,9 +97,4 @@ impl Analysis {
     pub fn exemptions_on(&self, today: String) -> ExemptionPolicy {
         ExemptionPolicy { today, ..self.exemptions.clone() }
     }
-}
-
-/// Today in UTC, `YYYY-MM-DD`.
-pub fn today() -> String {
-    setup::today()
 }

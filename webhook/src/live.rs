@@ -105,9 +105,19 @@ fn watch_config() -> watcher::Config {
     config
 }
 
+/// An object from a watch, or `None` (logged) when it is not one the engine can read.
 fn to_object(c: &Collection, obj: &DynamicObject) -> Option<Object> {
-    let json = serde_json::to_value(obj).ok()?;
-    convert::object(json, SOURCE_STATE, &c.api_version(), c.kind, "").ok()
+    let converted = serde_json::to_value(obj)
+        .map_err(|e| e.to_string())
+        .and_then(|json| convert::object(json, SOURCE_STATE, &c.api_version(), c.kind, ""));
+    match converted {
+        Ok(o) => Some(o),
+        Err(e) => {
+            let name = obj.metadata.name.as_deref().unwrap_or("");
+            tracing::warn!(kind = c.kind, name, error = %e, "watched object left out of the cache");
+            None
+        }
+    }
 }
 
 /// Starts the watches. The cluster turns ready once every collection has

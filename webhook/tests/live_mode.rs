@@ -196,6 +196,20 @@ fn live_mode_watches_like_a_good_client_and_reviews_against_what_it_sees() {
         // Admitted and never echoed by this stand-in's watches: the updates of
         // agent and otel-agent, and the binding for late.
         assert!(metrics.contains("apiload_pending_admissions 3"), "{metrics}");
+
+        // A DELETED event takes the object out of the cache, and settles its admission.
+        api.delete("DaemonSet", otel.clone());
+        let started = Instant::now();
+        loop {
+            let (_, metrics) = get(webhook.metrics, "/metrics").await.unwrap();
+            if metrics.contains(r#"apiload_cache_objects{kind="DaemonSet"} 1"#)
+                && metrics.contains("apiload_pending_admissions 2")
+            {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(15), "the deletion never reached the cache:\n{metrics}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     });
 }
 

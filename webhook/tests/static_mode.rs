@@ -357,3 +357,27 @@ fn annotation_exemptions_count_only_where_the_configuration_allows_them() {
         assert_eq!(r["allowed"], true, "{r}");
     });
 }
+
+#[test]
+fn a_broken_state_file_is_reported_with_its_line_and_the_rest_is_loaded() {
+    let dir = TempDir::new("broken-state");
+    let pki = Pki::new();
+    for f in ["rbac.yaml", "workloads.yaml", "otel-config.yaml"] {
+        dir.write(&format!("state/{f}"), &std::fs::read_to_string(testdata().join("webhook/state").join(f)).unwrap());
+    }
+    dir.write("state/broken.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [unclosed\n");
+    dir.write("state/wrong.yaml", "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: x\n  namespace: [a]\n");
+    let mut args = tls_args(&dir, &pki);
+    args.extend(["--cluster-state".into(), dir.path().join("state").display().to_string()]);
+    let webhook = Webhook::start(&args);
+    // The unclosed sequence is found at the end of the document.
+    let broken = webhook.wait_for_log("broken.yaml:4:1: YAML syntax error", Duration::from_secs(10));
+    assert!(broken.contains("cluster state input"), "{broken}");
+    webhook.wait_for_log("wrong.yaml:5:", Duration::from_secs(10));
+    let client = https_client(&pki.ca_pem(), None, false);
+    bounded(60, async {
+        let body = review("uid-after-broken", "CREATE", &fixture("reviews/collector-daemonset.yaml"), None, false);
+        let r = post(&client, webhook.review, "/validate", body).await.unwrap().response();
+        assert_eq!(r["allowed"], false, "the valid files were loaded: {r}");
+    });
+}

@@ -387,10 +387,14 @@ impl<'a> Gatherer<'a> {
 
     /// A role and, for an aggregating ClusterRole, every ClusterRole it aggregates.
     fn role(&mut self, key: &ObjectKey) {
+        if self.seen.contains(key) {
+            return;
+        }
         let selectors = match self.add(key) {
             Some(Links::ClusterRole { aggregation, .. }) => aggregation.clone(),
             Some(_) => None,
-            None if &*key.kind == "ClusterRole" && self.lookup(key).is_none() => {
+            // Not in the state: maybe a built-in role, whose selectors are known.
+            None if &*key.kind == "ClusterRole" => {
                 rbac::builtin_role(None, &key.name).and_then(|r| r.aggregation.clone())
             }
             None => None,

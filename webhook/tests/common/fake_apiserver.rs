@@ -155,7 +155,7 @@ impl FakeApiServer {
         self.mutate(kind, object, false, false);
     }
 
-    #[allow(dead_code)]
+    /// Deletes an object, sending the DELETED event.
     pub fn delete(&self, kind: &str, object: Value) {
         self.mutate(kind, object, true, true);
     }

@@ -109,19 +109,12 @@ impl Webhook {
     /// Starts `apiload-webhook` with `args` (TLS flags included) and waits
     /// for it to listen.
     pub fn start(args: &[String]) -> Webhook {
-        Webhook::start_with_env(args, &[])
-    }
-
-    pub fn start_with_env(args: &[String], env: &[(&str, &str)]) -> Webhook {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_apiload-webhook"));
         cmd.args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
             .args(args)
             .env("APILOAD_TODAY", "2026-01-01")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
         let mut child = cmd.spawn().expect("start apiload-webhook");
         let logs = Arc::new(Mutex::new(Vec::new()));
         for stream in [
