@@ -1,16 +1,14 @@
 //! Per workload: how many copies run, as whom, with which grants, and what
 //! they will actually call. Rules read these analyses; they do not redo joins.
 
+use crate::access::{self, Access, CollectionAccess};
 use crate::behaviour::{self, Behaviour};
 use crate::inventory::Inventory;
-use crate::kube::resources::{self, CATALOG, ResourceInfo};
 use crate::object::Object;
 use crate::options::Options;
 use crate::profile::ProfileSet;
-use crate::rbac::{Grant, PolicyRule, RoleDef, Scope};
 use crate::source::{Location, Sources};
 use crate::workload::{VolumeSource, Workload, WorkloadKind};
-use std::collections::BTreeMap;
 
 /// Annotation on a workload declaring how many nodes a DaemonSet pinned to a
 /// node pool runs on.
@@ -68,73 +66,6 @@ pub enum Token {
     Disabled(Location),
 }
 
-/// Collections the identity may LIST or WATCH, and how it got them.
-#[derive(Debug, Default)]
-pub struct Access {
-    pub collections: BTreeMap<(Box<str>, Box<str>), CollectionAccess>,
-    /// Bindings of the identity whose roleRef resolves to nothing.
-    pub unresolved: Vec<Location>,
-    /// Names of unresolved roles, for messages.
-    pub unresolved_roles: Vec<String>,
-}
-
-#[derive(Clone, Debug)]
-pub struct CollectionAccess {
-    pub group: Box<str>,
-    pub resource: Box<str>,
-    pub info: Option<&'static ResourceInfo>,
-    pub list: bool,
-    pub watch: bool,
-    /// Granted in every namespace (ClusterRoleBinding).
-    pub cluster_wide: bool,
-    /// Namespaces of RoleBindings that grant it.
-    pub namespaces: Vec<Box<str>>,
-    /// Granted only through a `*` in resources.
-    pub wildcard: bool,
-    pub via: Vec<GrantPath>,
-}
-
-impl CollectionAccess {
-    pub fn display(&self) -> String {
-        resources::display(&self.group, &self.resource)
-    }
-
-    /// See [`resources::is_sizeable`].
-    pub fn is_sizeable(&self) -> bool {
-        resources::is_sizeable(self.info)
-    }
-
-    /// Cluster-scoped and about one object per node (Nodes, CSINodes, CiliumNodes).
-    pub fn is_node_collection(&self) -> bool {
-        self.info.is_some_and(|i| !i.namespaced && i.grows_with_nodes())
-    }
-}
-
-/// One binding → role → rule chain.
-#[derive(Clone, Debug, PartialEq)]
-pub struct GrantPath {
-    pub binding: String,
-    /// The subject entry of the binding (`None` for built-in bindings).
-    pub subject: Option<Location>,
-    /// The role the binding names.
-    pub role: String,
-    /// The role the rule is written in (differs through aggregation).
-    pub rule_role: String,
-    /// The rule's `verbs` (`None` for built-in roles).
-    pub rule: Option<Location>,
-    pub verbs: String,
-    pub resources: String,
-    pub wildcard: bool,
-}
-
-impl Access {
-    /// The access to a collection, through a wildcard grant if need be.
-    pub fn find(&self, group: &str, resource: &str) -> Option<&CollectionAccess> {
-        let get = |g: &str, r: &str| self.collections.get(&(Box::from(g), Box::from(r)));
-        get(group, resource).or_else(|| get(group, "*")).or_else(|| get("*", resource)).or_else(|| get("*", "*"))
-    }
-}
-
 impl WorkloadAnalysis {
     pub fn cluster_collections(&self) -> impl Iterator<Item = &CollectionAccess> {
         self.access.collections.values().filter(|c| c.cluster_wide)
@@ -155,7 +86,7 @@ pub fn analyze_workloads(
         let obj = inv.object(w.object);
         let fanout = fan_out(inv, w, obj, options);
         let identity = identity(inv, w, obj);
-        let access = access(inv, &identity);
+        let access = access::of_service_account(inv, &identity.namespace, &identity.service_account);
         let behaviour = behaviour::infer(sources, inv, profiles, w, obj, &access);
         WorkloadAnalysis { workload: i, fanout, identity, access, behaviour }
     })
@@ -208,95 +139,4 @@ fn identity(inv: &Inventory, w: &Workload, obj: &Object) -> Identity {
         _ => Token::Mounted,
     };
     Identity { namespace, service_account, field, token }
-}
-
-fn access(inv: &Inventory, identity: &Identity) -> Access {
-    let mut acc = Access::default();
-    for grant in inv.rbac.grants_of_service_account(&identity.namespace, &identity.service_account) {
-        let Some(role_id) = grant.role else {
-            if let Some(loc) = grant.binding.role_ref {
-                acc.unresolved.push(loc);
-            }
-            acc.unresolved_roles.push(format!("{} {}", grant.binding.role_kind.as_str(), grant.binding.role_name));
-            continue;
-        };
-        let bound = inv.rbac.role(role_id);
-        for (owner, rule) in inv.rbac.rules(role_id) {
-            add_rule(&mut acc, &grant, bound, owner, rule);
-        }
-    }
-    acc
-}
-
-fn add_rule(acc: &mut Access, grant: &Grant<'_>, bound: &RoleDef, owner: &RoleDef, rule: &PolicyRule) {
-    if !rule.applies_to_collections() {
-        return;
-    }
-    let (list, watch) = (rule.allows_verb("list"), rule.allows_verb("watch"));
-    if !list && !watch {
-        return;
-    }
-    let path = GrantPath {
-        binding: grant.binding.display(),
-        subject: grant.subject.location,
-        role: bound.display(),
-        rule_role: if std::ptr::eq(bound, owner) {
-            bound.display()
-        } else {
-            format!("{} (aggregated into {})", owner.display(), bound.display())
-        },
-        rule: rule.origin.map(|o| o.verbs),
-        verbs: rule.verbs.join(", "),
-        resources: rule.resources.join(", "),
-        wildcard: rule.has_wildcard(),
-    };
-    for group in &rule.api_groups {
-        for resource in &rule.resources {
-            if resource.contains('/') || resources::NOT_COLLECTIONS.contains(&&**resource) {
-                continue; // subresources and create-only resources are not collections
-            }
-            let wildcard = &**resource == "*";
-            let targets: Vec<(Box<str>, Box<str>, Option<&'static ResourceInfo>)> = if wildcard || &**group == "*" {
-                let known: Vec<_> = CATALOG
-                    .iter()
-                    .filter(|i| (&**group == "*" || i.group == &**group) && (wildcard || i.resource == &**resource))
-                    .map(|i| (i.group.into(), i.resource.into(), Some(i)))
-                    .collect();
-                if known.is_empty() { vec![(group.clone(), resource.clone(), None)] } else { known }
-            } else {
-                vec![(group.clone(), resource.clone(), resources::lookup(group, resource))]
-            };
-            for (g, r, info) in targets {
-                // A RoleBinding never grants cluster-scoped collections.
-                if matches!(grant.scope, Scope::Namespace(_)) && info.is_some_and(|i| !i.namespaced) {
-                    continue;
-                }
-                let entry = acc.collections.entry((g.clone(), r.clone())).or_insert_with(|| CollectionAccess {
-                    group: g,
-                    resource: r,
-                    info,
-                    list: false,
-                    watch: false,
-                    cluster_wide: false,
-                    namespaces: Vec::new(),
-                    wildcard: true,
-                    via: Vec::new(),
-                });
-                entry.list |= list;
-                entry.watch |= watch;
-                entry.wildcard &= wildcard;
-                match grant.scope {
-                    Scope::Cluster => entry.cluster_wide = true,
-                    Scope::Namespace(ns) => {
-                        if !entry.namespaces.iter().any(|n| &**n == ns) {
-                            entry.namespaces.push(ns.into());
-                        }
-                    }
-                }
-                if !entry.via.contains(&path) {
-                    entry.via.push(path.clone());
-                }
-            }
-        }
-    }
 }

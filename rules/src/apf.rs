@@ -8,7 +8,7 @@
 //! distinguished by namespace) and `service-accounts` (9000, `workload-low`,
 //! by user) (`pkg/apis/flowcontrol/bootstrap/default.go`).
 
-use crate::behaviour::{ApiCall, CallScope};
+use crate::calls::{ApiCall, CallScope};
 use crate::inventory::Inventory;
 use crate::source::Location;
 use apiload_yaml::Node;

@@ -21,7 +21,7 @@
 //!   `copies / 2` requests per second.
 
 use crate::analysis::WorkloadAnalysis;
-use crate::behaviour::{ApiCall, CallScope};
+use crate::calls::{ApiCall, CallScope};
 use crate::kube::resources::{Count, ResourceInfo};
 use crate::options::ClusterProfile;
 
@@ -202,7 +202,7 @@ pub fn bytes(b: f64) -> String {
 
 /// `1,250,000` or `0.4` for rates.
 pub fn rate(r: f64) -> String {
-    if r >= 10.0 { crate::rules::thousands(r.round() as u64) } else { format!("{r:.1}") }
+    if r >= 10.0 { crate::text::thousands(r.round() as u64) } else { format!("{r:.1}") }
 }
 
 #[cfg(test)]

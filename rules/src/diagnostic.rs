@@ -1,6 +1,5 @@
 //! Findings: what the engine says, where, about which workload, and how to fix it.
 
-use crate::rules::RuleMeta;
 use crate::source::Location;
 use serde::Serialize;
 use std::fmt;
@@ -184,9 +183,52 @@ pub struct Fix {
     pub edits: Vec<Edit>,
 }
 
+/// Where in the pipeline a rule's findings are raised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// While reading documents into objects and indexing them.
+    Input,
+    /// By the rule's check over the analyses (`crate::rules::CHECKS`).
+    Analysis,
+    /// While applying exemptions to the findings.
+    Exemptions,
+}
+
+/// A rule's declaration: everything about it but its check, so that findings
+/// (made in every layer) can name their rule without depending on the
+/// analysis the checks read.
+#[derive(Debug)]
+pub struct RuleInfo {
+    /// Stable id, `AL` and three digits.
+    pub id: &'static str,
+    /// Stable kebab-case name.
+    pub name: &'static str,
+    pub category: Category,
+    pub severity: Severity,
+    pub stage: Stage,
+    /// One line.
+    pub summary: &'static str,
+    /// What it detects.
+    pub detects: &'static str,
+    /// Why it matters, with numbers.
+    pub why: &'static str,
+    /// A manifest that fires.
+    pub example: &'static str,
+    /// The configuration file the example needs, if any.
+    pub example_config: Option<&'static str>,
+    /// The fix.
+    pub fix: &'static str,
+}
+
+impl PartialEq for RuleInfo {
+    fn eq(&self, other: &RuleInfo) -> bool {
+        self.id == other.id
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Diagnostic {
-    pub rule: &'static RuleMeta,
+    pub rule: &'static RuleInfo,
     pub severity: Severity,
     pub message: String,
     pub workload: Option<ObjectRef>,
@@ -199,7 +241,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn new(rule: &'static RuleMeta, location: Location, message: impl Into<String>) -> Diagnostic {
+    pub fn new(rule: &'static RuleInfo, location: Location, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             rule,
             severity: rule.severity,

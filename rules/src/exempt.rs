@@ -16,7 +16,7 @@ use crate::diagnostic::{Diagnostic, ObjectRef};
 use crate::inventory::Inventory;
 use crate::object::Object;
 use crate::rbac::LabelSelector;
-use crate::rules::{self, exemptions as findings};
+use crate::rules::{self, expired_exemption, ineffective_exemption, unused_exemption};
 use crate::source::Location;
 
 pub const EXEMPT_ANNOTATION: &str = "apiload.dev/exempt";
@@ -127,8 +127,8 @@ pub struct Suppressed {
 impl ObjectSelector {
     pub fn matches(&self, obj: &Object) -> bool {
         self.kind.as_deref().is_none_or(|k| k.eq_ignore_ascii_case(&obj.kind))
-            && self.namespace.as_deref().is_none_or(|n| crate::profile::glob(n, obj.ns()))
-            && self.name.as_deref().is_none_or(|n| crate::profile::glob(n, &obj.name))
+            && self.namespace.as_deref().is_none_or(|n| crate::text::glob(n, obj.ns()))
+            && self.name.as_deref().is_none_or(|n| crate::text::glob(n, &obj.name))
             && self.labels.matches(&labels(obj))
     }
 }
@@ -176,11 +176,11 @@ fn annotation_exemptions(
             let Some((list, span)) = exempt else { continue };
             let loc = obj.loc(span);
             let Some((reason, _)) = reason.filter(|(r, _)| !r.trim().is_empty()) else {
-                out.push(findings::invalid(loc, format!("{}: `{EXEMPT_ANNOTATION}` without `{REASON_ANNOTATION}` is ignored: say why the finding is accepted", obj.display())).workload(obj.reference()));
+                out.push(ineffective_exemption::diagnostic(loc, format!("{}: `{EXEMPT_ANNOTATION}` without `{REASON_ANNOTATION}` is ignored: say why the finding is accepted", obj.display())).workload(obj.reference()));
                 continue;
             };
             if !policy.annotations.allows(obj.ns()) {
-                out.push(findings::invalid(loc, format!("{}: annotation exemptions are not honoured in namespace {} (see `annotationExemptions` in the configuration)", obj.display(), obj.ns())).workload(obj.reference()));
+                out.push(ineffective_exemption::diagnostic(loc, format!("{}: annotation exemptions are not honoured in namespace {} (see `annotationExemptions` in the configuration)", obj.display(), obj.ns())).workload(obj.reference()));
                 continue;
             }
             let mut rule_ids = Vec::new();
@@ -189,7 +189,7 @@ fn annotation_exemptions(
                     ("*", _) => rule_ids.push("*"),
                     (_, Some(r)) => rule_ids.push(r.id),
                     (_, None) => out.push(
-                        findings::invalid(
+                        ineffective_exemption::diagnostic(
                             loc,
                             format!("{}: `{EXEMPT_ANNOTATION}` names no rule `{name}`", obj.display()),
                         )
@@ -219,7 +219,7 @@ fn annotation_exemptions(
             continue;
         }
         if let Some((_, span)) = obj.annotation(EXEMPT_ANNOTATION) {
-            out.push(findings::invalid(
+            out.push(ineffective_exemption::diagnostic(
                 obj.loc(span),
                 format!("`{EXEMPT_ANNOTATION}` on {} has no effect: put it on the workload the findings are about (or its pod template), or use a configuration exemption", obj.display()),
             ));
@@ -254,7 +254,7 @@ pub fn apply(inv: &Inventory, policy: &ExemptionPolicy, diagnostics: &mut Vec<Di
         if e.expired(&policy.today)
             && let Some(loc) = e.location
         {
-            extra.push(findings::expired(loc, &e.reason, e.expires.as_deref().unwrap_or("")));
+            extra.push(expired_exemption::diagnostic(loc, &e.reason, e.expires.as_deref().unwrap_or("")));
         }
     }
     let mut kept = Vec::with_capacity(diagnostics.len());
@@ -289,7 +289,7 @@ pub fn apply(inv: &Inventory, policy: &ExemptionPolicy, diagnostics: &mut Vec<Di
                 && !e.expired(&policy.today)
                 && let Some(loc) = e.location
             {
-                kept.push(findings::unused(loc, &e.reason));
+                kept.push(unused_exemption::diagnostic(loc, &e.reason));
             }
         }
     }

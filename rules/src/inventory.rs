@@ -2,9 +2,9 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::fields::Fields;
+use crate::input;
 use crate::object::Object;
 use crate::rbac::Rbac;
-use crate::rules::input;
 use crate::source::Location;
 use crate::workload::Workload;
 use apiload_yaml::Span;
@@ -31,32 +31,7 @@ pub struct Inventory {
     pub flow_schemas: Vec<usize>,
 }
 
-/// Kinds the analysis reads; the others are dropped as soon as they are
-/// identified. Front ends may drop documents of other kinds even earlier.
-pub fn is_analyzed_kind(kind: &str) -> bool {
-    matches!(
-        kind,
-        "DaemonSet"
-            | "Deployment"
-            | "StatefulSet"
-            | "ReplicaSet"
-            | "ReplicationController"
-            | "Job"
-            | "CronJob"
-            | "Pod"
-            | "ServiceAccount"
-            | "Role"
-            | "ClusterRole"
-            | "RoleBinding"
-            | "ClusterRoleBinding"
-            | "ConfigMap"
-            | "Secret"
-            | "HorizontalPodAutoscaler"
-            | "FlowSchema"
-            | "PriorityLevelConfiguration"
-            | "Namespace"
-    )
-}
+use crate::kube::kinds::is_analyzed_kind;
 
 fn key(ns: &str, name: &str) -> String {
     format!("{ns}/{name}")

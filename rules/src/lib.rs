@@ -17,33 +17,55 @@
 //! assert!(report.diagnostics.is_empty());
 //! ```
 
+// The engine's layers, bottom to top. A module imports only from its own
+// layer or the layers above it in this list (rules/tests/layers.rs holds it;
+// ARCHITECTURE.md explains it).
+//
+// Layer 1 — vocabulary: texts and locations, typed field reading, findings
+// and rule declarations, options, facts about the Kubernetes API, helpers.
+pub mod diagnostic;
+pub mod fields;
+pub mod kube;
+pub mod options;
+mod parallel;
+pub mod source;
+pub mod text;
+// Layer 2 — objects: documents read into objects, workloads and RBAC, and
+// the findings made while reading them.
+pub mod input;
+pub mod object;
+pub mod rbac;
+pub mod workload;
+// Layer 3 — the inventory: every object indexed for the joins.
+pub mod inventory;
+// Layer 4 — agent knowledge: agents' configuration languages, the API calls
+// they make, and the profiles that say which.
+pub mod agent_config;
+pub mod calls;
+pub mod profile;
+// Layer 5 — analysis: per workload, what it may call (access), what it
+// will call (behaviour), how many copies (analysis), what that costs.
+pub mod access;
 pub mod analysis;
 pub mod apf;
 pub mod behaviour;
-pub mod config;
 pub mod cost;
-pub mod diagnostic;
-pub mod exempt;
-pub mod fields;
-pub mod inventory;
-pub mod kube;
-pub mod object;
-pub mod options;
-mod parallel;
-pub mod profile;
-pub mod rbac;
-pub mod review;
+// Layer 6 — the rules and their registry.
 pub mod rules;
+// Layer 7 — policy: exemptions, the configuration file, and the setup every
+// front end builds its analyses with.
+pub mod exempt;
 pub mod settings;
-pub mod source;
-pub mod workload;
+pub mod setup;
+// Layer 8 — entry points: `Input` (below) and reviews of single changes.
+pub mod review;
 
 pub use analysis::WorkloadAnalysis;
 pub use diagnostic::{Category, Diagnostic, Edit, Fix, ObjectRef, Related, Severity};
 pub use inventory::Inventory;
 pub use object::Object;
-pub use options::{ClusterProfile, Options, ResourceOverride, Thresholds};
-pub use rules::RuleMeta;
+pub use options::{ClusterProfile, Options, ResourceOverride, RuleSetting, Thresholds};
+pub use rules::{Rule, RuleInfo};
 pub use source::{Location, Source, SourceId, Sources};
 
 use apiload_yaml::{Document, LoadError};
@@ -80,28 +102,15 @@ impl Input {
 
     /// Adds the documents loaded from one source; load errors become findings.
     pub fn add_documents(&mut self, source: SourceId, documents: Vec<Result<Document, LoadError>>) {
-        for doc in documents {
-            self.add_document(source, doc);
-        }
+        let read = object::read_documents(source, documents, &self.options.default_namespace);
+        self.add_read(read);
     }
 
-    pub fn add_document(&mut self, source: SourceId, document: Result<Document, LoadError>) {
-        match document {
-            Ok(doc) => object::objects_from_document(
-                source,
-                doc.root,
-                &self.options.default_namespace,
-                &mut self.objects,
-                &mut self.diagnostics,
-            ),
-            Err(e) => {
-                let mut d = rules::input::invalid(Location::new(source, e.span), e.message);
-                for (span, message) in e.related {
-                    d = d.related(Location::new(source, span), message);
-                }
-                self.diagnostics.push(d);
-            }
-        }
+    /// Adds a source read earlier with [`object::read_documents`] (the
+    /// language server keeps them between analyses).
+    pub fn add_read(&mut self, read: object::ReadSource) {
+        self.objects.extend(read.objects);
+        self.diagnostics.extend(read.diagnostics);
     }
 
     /// Adds an object built elsewhere (an AdmissionReview's object).
@@ -115,16 +124,15 @@ impl Input {
         let inventory = Inventory::build(objects, &mut diagnostics);
         let analyses = analysis::analyze_workloads(sources, &inventory, &profiles, &options);
         let ctx = rules::Context { sources, inventory: &inventory, analyses: &analyses, options: &options };
-        let setting = |id: &str| options.rule_settings.iter().rev().find(|(r, _)| *r == id).map(|(_, s)| *s);
-        for rule in rules::ALL {
-            if let (Some(check), false) = (rule.check, setting(rule.id) == Some(settings::RuleSetting::Off)) {
-                check(&ctx, &mut diagnostics);
+        for rule in rules::CHECKS {
+            if options.rule_enabled(rule.info.id) {
+                (rule.check)(&ctx, &mut diagnostics);
             }
         }
         let suppressed = exempt::apply(&inventory, &exemptions, &mut diagnostics);
-        diagnostics.retain(|d| setting(d.rule.id) != Some(settings::RuleSetting::Off));
+        diagnostics.retain(|d| options.rule_enabled(d.rule.id));
         for d in &mut diagnostics {
-            if let Some(settings::RuleSetting::Severity(s)) = setting(d.rule.id) {
+            if let Some(RuleSetting::Severity(s)) = options.rule_setting(d.rule.id) {
                 d.severity = s;
             }
         }

@@ -2,7 +2,7 @@
 
 use crate::diagnostic::{Diagnostic, ObjectRef};
 use crate::fields::{FieldError, Fields};
-use crate::rules::input;
+use crate::input;
 use crate::source::{Location, SourceId};
 use apiload_yaml::{Node, Span, Value};
 
@@ -103,7 +103,7 @@ pub fn worth_analyzing(root: &Node) -> bool {
     let named = root.path(&["metadata", "name"]).and_then(Node::as_str).is_some_and(|n| !n.is_empty());
     let versioned = root.get("apiVersion").and_then(Node::as_str).is_some();
     match kind {
-        Some(kind) if named && versioned => kind.ends_with("List") || crate::inventory::is_analyzed_kind(kind),
+        Some(kind) if named && versioned => kind.ends_with("List") || crate::kube::kinds::is_analyzed_kind(kind),
         _ => true,
     }
 }
@@ -126,7 +126,6 @@ pub fn objects_from_document(
         push_object(source, root, default_namespace, objects, diagnostics);
         return;
     }
-    let span = root.span;
     let Value::Map(entries) = root.value else {
         return;
     };
@@ -145,7 +144,41 @@ pub fn objects_from_document(
             format!("`items` of a List must be a sequence, not a {}", items.value.type_name()),
         )),
     }
-    let _ = span;
+}
+
+/// One source read into objects, with the findings made reading it (syntax
+/// errors, documents that are not objects). Front ends that keep sources
+/// between analyses (the language server) keep these and hand them to each
+/// [`crate::Input`] again.
+#[derive(Clone, Debug, Default)]
+pub struct ReadSource {
+    pub objects: Vec<Object>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Reads the documents loaded from one source; load errors become findings
+/// (AL001) with their related spans.
+pub fn read_documents(
+    source: SourceId,
+    documents: impl IntoIterator<Item = Result<apiload_yaml::Document, apiload_yaml::LoadError>>,
+    default_namespace: &str,
+) -> ReadSource {
+    let mut read = ReadSource::default();
+    for document in documents {
+        match document {
+            Ok(doc) => {
+                objects_from_document(source, doc.root, default_namespace, &mut read.objects, &mut read.diagnostics)
+            }
+            Err(e) => {
+                let mut d = input::invalid(Location::new(source, e.span), e.message);
+                for (span, message) in e.related {
+                    d = d.related(Location::new(source, span), message);
+                }
+                read.diagnostics.push(d);
+            }
+        }
+    }
+    read
 }
 
 fn push_object(

@@ -1,4 +1,7 @@
-//! What the caller can tune: the cluster being protected and the thresholds.
+//! What the caller can tune: the cluster being protected, the thresholds and
+//! the rules' settings.
+
+use crate::diagnostic::Severity;
 
 /// The production cluster the manifests will run in. Defaults are the
 /// Kubernetes scalability envelope: at most 5,000 nodes, 150,000 pods,
@@ -90,7 +93,26 @@ pub struct Options {
     /// at once is a herd (`maxUnavailable`, `maxSurge`).
     pub rollout_max_fraction: f64,
     /// Rules turned off or given another severity (configuration file).
-    pub rule_settings: Vec<(&'static str, crate::settings::RuleSetting)>,
+    pub rule_settings: Vec<(&'static str, RuleSetting)>,
+}
+
+/// What a rule's setting does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleSetting {
+    Off,
+    Severity(Severity),
+}
+
+impl Options {
+    /// The setting of rule `id`: the last one given wins.
+    pub fn rule_setting(&self, id: &str) -> Option<RuleSetting> {
+        self.rule_settings.iter().rev().find(|(r, _)| *r == id).map(|(_, s)| *s)
+    }
+
+    /// Whether rule `id` runs at all.
+    pub fn rule_enabled(&self, id: &str) -> bool {
+        self.rule_setting(id) != Some(RuleSetting::Off)
+    }
 }
 
 /// A fan-out finding is an error when its estimate reaches an `error_*`

@@ -21,18 +21,11 @@
 
 use crate::diagnostic::Severity;
 use crate::exempt::{Exemption, ObjectSelector};
-use crate::options::{ClusterProfile, ResourceOverride};
+use crate::options::{ClusterProfile, ResourceOverride, RuleSetting};
 use crate::rbac::{LabelExpression, LabelSelector};
 use crate::rules;
 use crate::source::{Location, SourceId};
 use apiload_yaml::{Limits, Node, Span, Value};
-
-/// What a rule's setting does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RuleSetting {
-    Off,
-    Severity(Severity),
-}
 
 #[derive(Clone, Debug, Default)]
 pub struct Settings {
@@ -159,10 +152,6 @@ impl Settings {
             // Validated while parsing.
             let _ = apply_cluster(node, profile);
         }
-    }
-
-    pub fn rule_setting(&self, id: &str) -> Option<RuleSetting> {
-        self.rules.iter().rev().find(|(r, _)| *r == id).map(|(_, s)| *s)
     }
 }
 
@@ -349,6 +338,7 @@ impl ObjectSelector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::options::Options;
 
     fn parse(text: &str) -> R<Settings> {
         Settings::parse(SourceId(0), text)
@@ -360,8 +350,9 @@ mod tests {
             "failOn: warning\nrules:\n  AL401: off\n  per-node-capability-only: error\ncluster:\n  nodes: 300\nprofiles: [p]\nexemptions:\n- match: {kind: DaemonSet, namespace: kube-system, name: \"kube-proxy*\", labels: {app: x}}\n  rules: [AL101, per-node-node-watch]\n  reason: by design\n  expires: 2030-01-31\n",
         )
         .unwrap_or_else(|e| panic!("{e:?}"));
-        assert_eq!(s.rule_setting("AL401"), Some(RuleSetting::Off));
-        assert_eq!(s.rule_setting("AL103"), Some(RuleSetting::Severity(Severity::Error)));
+        let options = Options { rule_settings: s.rules.clone(), ..Options::default() };
+        assert_eq!(options.rule_setting("AL401"), Some(RuleSetting::Off));
+        assert_eq!(options.rule_setting("AL103"), Some(RuleSetting::Severity(Severity::Error)));
         let mut c = ClusterProfile::default();
         s.apply_cluster(&mut c);
         assert_eq!(c.nodes, 300);

@@ -43,7 +43,7 @@ fn rules_of(report: &apiload_rules::Report) -> Vec<&'static str> {
 }
 
 fn run(manifest: &str, settings: Option<&str>) -> apiload_rules::Report {
-    analyze_with_settings(&[("m.yaml", manifest)], Default::default(), settings).1
+    analyze_with_settings(&[("m.yaml", manifest)], settings).1
 }
 
 #[test]

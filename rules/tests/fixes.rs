@@ -23,13 +23,13 @@ fn every_fix_removes_the_finding_it_fixes() {
     for path in fixture_files(true) {
         let text = std::fs::read_to_string(&path).unwrap();
         let settings = std::fs::read_to_string(path.with_extension("apiload.yaml")).ok();
-        let (_, report) = analyze_with_settings(&[("f.yaml", &text)], Default::default(), settings.as_deref());
+        let (_, report) = analyze_with_settings(&[("f.yaml", &text)], settings.as_deref());
         for d in report.diagnostics.iter().filter(|d| !d.fixes.is_empty()) {
             for f in &d.fixes {
                 assert!(!f.title.is_empty() && !f.edits.is_empty(), "{}: empty fix", d.rule.id);
             }
             let fixed = apply(&text, d);
-            let (_, after) = analyze_with_settings(&[("f.yaml", &fixed)], Default::default(), settings.as_deref());
+            let (_, after) = analyze_with_settings(&[("f.yaml", &fixed)], settings.as_deref());
             let left: Vec<_> =
                 after.diagnostics.iter().filter(|a| a.rule.id == d.rule.id && a.workload == d.workload).collect();
             assert!(left.is_empty(), "{}: {} still fires after its fix:\n{fixed}", path.display(), d.rule.id);

@@ -63,70 +63,67 @@ fn run(path: &Path) -> (Sources, Report) {
     analyze(&[(name(path), &text)], Default::default())
 }
 
-#[test]
-fn every_profile_has_fixtures_that_fire_and_that_pass() {
-    let profiles = ProfileSet::builtin();
-    assert!(profiles.iter().count() > 0);
-    for profile in profiles.iter() {
-        let id = profile.id.as_str();
-        let (fires, passes) = fixtures(id);
-        assert!(!fires.is_empty(), "profile {id}: no fires*.yaml");
-        assert!(!passes.is_empty(), "profile {id}: no passes*.yaml");
-        for path in &fires {
-            let (sources, report) = run(path);
-            let all: Vec<&Diagnostic> = report.diagnostics.iter().collect();
-            let own = workloads(&report);
-            let profiled = profiled_workloads(&report, id);
-            assert!(
-                !profiled.is_empty(),
-                "profile {id} does not read the agent of {}:\n{}",
-                path.display(),
-                render(&sources, &all)
-            );
-            let load: Vec<&Diagnostic> = all
-                .iter()
-                .copied()
-                .filter(|d| is_load(d) && d.workload.as_ref().is_some_and(|w| own.contains(w)))
-                .collect();
-            assert!(!load.is_empty(), "profile {id}: nothing fires on {}:\n{}", path.display(), render(&sources, &all));
-            assert!(
-                load.iter().any(|d| d.workload.as_ref().is_some_and(|w| profiled.contains(w))),
-                "profile {id}: the findings of {} are not about a workload the profile decided:\n{}",
-                path.display(),
-                render(&sources, &load)
-            );
-            let shown: Vec<&Diagnostic> =
-                all.iter().copied().filter(|d| is_load(d) || d.rule.id == UNREADABLE).collect();
-            let stem = name(path).trim_end_matches(".yaml");
-            insta::assert_snapshot!(format!("profile-{id}-{stem}"), render(&sources, &shown));
-        }
-        for path in &passes {
-            let (sources, report) = run(path);
-            let all: Vec<&Diagnostic> = report.diagnostics.iter().collect();
-            assert!(
-                !profiled_workloads(&report, id).is_empty(),
-                "profile {id} does not read the agent of {}:\n{}",
-                path.display(),
-                render(&sources, &all)
-            );
-            let bad: Vec<&Diagnostic> = all.iter().copied().filter(|d| is_load(d) || d.rule.id == UNREADABLE).collect();
-            assert!(
-                bad.is_empty(),
-                "profile {id}: {} should pass but reports:\n{}",
-                path.display(),
-                render(&sources, &bad)
-            );
-        }
+// One test per folder of testdata/profiles/, named after it (rules/build.rs).
+include!(concat!(env!("OUT_DIR"), "/profiles_fixture_tests.rs"));
+
+/// A profile's fixtures: `fires*.yaml` must give a workload the profile
+/// decided a load finding (snapshotted), `passes*.yaml` none.
+fn profile_fixtures(id: &str) {
+    assert!(ProfileSet::builtin().get(id).is_some(), "testdata/profiles/{id}: no built-in profile has this id");
+    let (fires, passes) = fixtures(id);
+    assert!(!fires.is_empty(), "profile {id}: no fires*.yaml");
+    assert!(!passes.is_empty(), "profile {id}: no passes*.yaml");
+    for path in &fires {
+        let (sources, report) = run(path);
+        let all: Vec<&Diagnostic> = report.diagnostics.iter().collect();
+        let own = workloads(&report);
+        let profiled = profiled_workloads(&report, id);
+        assert!(
+            !profiled.is_empty(),
+            "profile {id} does not read the agent of {}:\n{}",
+            path.display(),
+            render(&sources, &all)
+        );
+        let load: Vec<&Diagnostic> = all
+            .iter()
+            .copied()
+            .filter(|d| is_load(d) && d.workload.as_ref().is_some_and(|w| own.contains(w)))
+            .collect();
+        assert!(!load.is_empty(), "profile {id}: nothing fires on {}:\n{}", path.display(), render(&sources, &all));
+        assert!(
+            load.iter().any(|d| d.workload.as_ref().is_some_and(|w| profiled.contains(w))),
+            "profile {id}: the findings of {} are not about a workload the profile decided:\n{}",
+            path.display(),
+            render(&sources, &load)
+        );
+        let shown: Vec<&Diagnostic> = all.iter().copied().filter(|d| is_load(d) || d.rule.id == UNREADABLE).collect();
+        let stem = name(path).trim_end_matches(".yaml");
+        insta::assert_snapshot!(format!("profile-{id}-{stem}"), render(&sources, &shown));
+    }
+    for path in &passes {
+        let (sources, report) = run(path);
+        let all: Vec<&Diagnostic> = report.diagnostics.iter().collect();
+        assert!(
+            !profiled_workloads(&report, id).is_empty(),
+            "profile {id} does not read the agent of {}:\n{}",
+            path.display(),
+            render(&sources, &all)
+        );
+        let bad: Vec<&Diagnostic> = all.iter().copied().filter(|d| is_load(d) || d.rule.id == UNREADABLE).collect();
+        assert!(
+            bad.is_empty(),
+            "profile {id}: {} should pass but reports:\n{}",
+            path.display(),
+            render(&sources, &bad)
+        );
     }
 }
 
 #[test]
-fn every_fixture_folder_names_a_builtin_profile() {
-    let profiles = ProfileSet::builtin();
-    for entry in std::fs::read_dir(testdata().join("profiles")).unwrap() {
-        let path = entry.unwrap().path();
-        let id = name(&path);
-        assert!(profiles.get(id).is_some(), "testdata/profiles/{id}: no built-in profile has this id");
+fn every_profile_has_a_fixture_folder() {
+    for profile in ProfileSet::builtin().iter() {
+        let dir = testdata().join("profiles").join(profile.id.as_str());
+        assert!(dir.is_dir(), "profile {}: no fixture folder {}", profile.id, dir.display());
     }
 }
 

@@ -1,14 +1,15 @@
 //! The analysis the webhook runs: options, profiles and exemptions from the
-//! configuration file, read exactly as `apiload lint` reads it — with one
-//! difference: annotation exemptions count only in the namespaces the
-//! configuration lists (none when it lists none), so that whoever may edit a
-//! DaemonSet cannot exempt it by themselves.
+//! configuration file, built by the engine's setup exactly as `apiload lint`
+//! builds them — with one difference: annotation exemptions count only in
+//! the namespaces the configuration lists (none when it lists none), so that
+//! whoever may edit a DaemonSet cannot exempt it by themselves.
 
-use apiload::setup::{self, Flags};
 use apiload_rules::exempt::{AnnotationPolicy, ExemptionPolicy};
 use apiload_rules::profile::ProfileSet;
 use apiload_rules::settings::Settings;
+use apiload_rules::setup::{self, Flags, Setup};
 use apiload_rules::{Options, SourceId, Sources};
+use apiload_yaml::files::{TextFile, read_texts};
 use std::path::{Path, PathBuf};
 
 /// Sources of every review, in this order: findings about exemptions point
@@ -32,54 +33,38 @@ impl Analysis {
     /// Reads `--config` and `--profiles`. Errors are `file:line:column: message`.
     pub fn load(config: Option<&Path>, profiles: &[PathBuf], nodes: Option<u64>) -> Result<Analysis, Vec<String>> {
         let mut errors = Vec::new();
-        let (mut settings, mut name, mut text, mut dir) =
-            (Settings::default(), String::new(), String::new(), PathBuf::from("."));
+        let mut settings = Settings::default();
+        let mut file = TextFile { name: String::new(), text: String::new() };
+        let mut dir = PathBuf::from(".");
         if let Some(path) = config {
-            name = path.display().to_string();
-            match std::fs::read_to_string(path) {
-                Ok(t) => {
-                    match Settings::parse(SOURCE_CONFIG, &t) {
+            match TextFile::read(path) {
+                Ok(f) => {
+                    match setup::parse_settings(SOURCE_CONFIG, &f) {
                         Ok(s) => settings = s,
-                        Err(e) => errors.push(format!(
-                            "{}: invalid configuration: {}",
-                            setup::at(&name, &t, e.span),
-                            e.message
-                        )),
+                        Err(e) => errors.push(e),
                     }
-                    text = t;
+                    file = f;
                     dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
                 }
-                Err(e) => errors.push(format!("cannot read {name}: {e}")),
+                Err(e) => errors.push(e),
             }
         }
-        let profile_dirs: Vec<String> = profiles.iter().map(|p| p.display().to_string()).collect();
-        let flags = Flags {
-            config: None,
-            no_config: true,
-            namespace: None,
-            nodes,
-            cluster_profile: None,
-            profiles: &profile_dirs,
-            report_unused_exemptions: false,
-        };
-        let (s, more) = setup::from_settings(&settings, &dir, &flags);
+        let mut folders: Vec<String> = settings.profiles.iter().map(|p| dir.join(p).display().to_string()).collect();
+        folders.extend(profiles.iter().map(|p| p.display().to_string()));
+        let (profile_files, more) = read_texts(&folders);
+        errors.extend(more);
+        let flags = Flags { nodes, annotations_by_default: AnnotationPolicy::Nowhere, ..Flags::default() };
+        let (Setup { options, profiles, exemptions, .. }, more) = Setup::build(&settings, &profile_files, None, &flags);
         errors.extend(more);
         if !errors.is_empty() {
             return Err(errors);
         }
-        let exemptions = ExemptionPolicy {
-            annotations: settings
-                .annotation_namespaces
-                .as_deref()
-                .map_or(AnnotationPolicy::Nowhere, AnnotationPolicy::from_list),
-            ..s.exemptions
-        };
         let mut sources = Sources::new();
-        sources.add(name, text.as_bytes());
+        sources.add(file.name, file.text.as_bytes());
         sources.add("cluster state", b"");
         sources.add("request.oldObject", b"");
         sources.add("request.object", b"");
-        Ok(Analysis { options: s.options, profiles: s.profiles, exemptions, nodes_flag: nodes, sources })
+        Ok(Analysis { options, profiles, exemptions, nodes_flag: nodes, sources })
     }
 
     /// Options at the node count the cluster is judged at: `--nodes`, or the

@@ -178,6 +178,6 @@ pub async fn review(app: Arc<App>, request: Request) -> Result<Answer, Internal>
 pub fn judge(app: &App, plan: Plan) -> Verdict {
     let profiles = &app.analysis.profiles;
     let options = app.analysis.options_for(app.cluster.nodes());
-    let exemptions = app.analysis.exemptions_on(apiload::setup::today());
+    let exemptions = app.analysis.exemptions_on(apiload_rules::setup::today());
     plan.judge(&app.analysis.sources, profiles, &options, &exemptions)
 }

@@ -4,8 +4,8 @@
 
 use crate::cluster::Cluster;
 use crate::config::SOURCE_STATE;
-use apiload::setup::at;
 use apiload_rules::object::objects_from_document;
+use apiload_rules::setup::position;
 use apiload_yaml::Limits;
 
 /// What loading found.
@@ -38,11 +38,11 @@ pub fn load(paths: &[String], cluster: &Cluster) -> Loaded {
         for doc in apiload_yaml::load_stream(&bytes, &limits) {
             match doc {
                 Ok(doc) => objects_from_document(SOURCE_STATE, doc.root, "default", &mut objects, &mut diagnostics),
-                Err(e) => loaded.problems.push(format!("{}: {}", at(&name, &text, e.span), e.message)),
+                Err(e) => loaded.problems.push(format!("{}: {}", position(&name, &text, e.span), e.message)),
             }
         }
         for d in diagnostics {
-            loaded.problems.push(format!("{}: {}", at(&name, &text, d.location.span), d.message));
+            loaded.problems.push(format!("{}: {}", position(&name, &text, d.location.span), d.message));
         }
         for o in objects {
             loaded.objects += 1;

@@ -73,3 +73,38 @@ pub fn read_bounded(path: &Path, max_bytes: usize) -> Result<Vec<u8>, std::io::E
     }
     Ok(bytes)
 }
+
+/// A file read as text: its name (the path as given, as messages show it) and contents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TextFile {
+    pub name: String,
+    pub text: String,
+}
+
+impl TextFile {
+    /// Reads a whole file as UTF-8 text; the error is a line naming the file.
+    pub fn read(path: &Path) -> Result<TextFile, String> {
+        let name = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => Ok(TextFile { name, text }),
+            Err(e) => Err(format!("cannot read {name}: {e}")),
+        }
+    }
+}
+
+/// The files under `paths` (as [`expand`] finds them), read as text: small
+/// files the user names, such as folders of agent profiles. Errors are lines
+/// naming the path.
+pub fn read_texts(paths: &[String]) -> (Vec<TextFile>, Vec<String>) {
+    let (found, read_errors) = expand(paths);
+    let mut errors: Vec<String> =
+        read_errors.into_iter().map(|e| format!("cannot read {}: {}", e.path, e.message)).collect();
+    let mut files = Vec::new();
+    for path in found {
+        match TextFile::read(&path) {
+            Ok(f) => files.push(f),
+            Err(e) => errors.push(e),
+        }
+    }
+    (files, errors)
+}

@@ -3,7 +3,7 @@
 //! on the workload a finding is about.
 
 use super::convert;
-use super::schedule::Snapshot;
+use super::snapshot::Snapshot;
 use apiload_rules::exempt::{EXEMPT_ANNOTATION, REASON_ANNOTATION};
 use apiload_rules::{Category, Diagnostic, Object, SourceId, rules};
 use apiload_yaml::{Entry, Node, Span, Value, write_json_string};
@@ -218,7 +218,7 @@ pub fn exemption_edits(text: &str, object: &Node, rule: &str) -> Option<Vec<(Spa
 mod tests {
     use super::*;
     use crate::lsp::convert::Encoding;
-    use crate::lsp::schedule::SnapFile;
+    use crate::lsp::snapshot::SnapFile;
     use apiload_rules::{Edit, Fix, Input, Location, Options, Sources};
     use lsp_types::Position;
     use std::sync::Arc;

@@ -2,10 +2,10 @@
 //! (the numbers of `apiload estimate`), and the findings about it.
 
 use super::convert;
-use super::schedule::Snapshot;
+use super::snapshot::Snapshot;
 use apiload_rules::analysis::Basis;
 use apiload_rules::cost::{self, ClientRate};
-use apiload_rules::rules::thousands;
+use apiload_rules::text::thousands;
 use apiload_rules::{Object, WorkloadAnalysis};
 use lsp_types::{Hover, HoverContents, MarkupContent, MarkupKind, Position};
 

@@ -7,20 +7,26 @@
 //! - `server`: the protocol loop (handshake, messages in order, requests).
 //! - `store`: the documents: unsaved editor text over files on disk.
 //! - `disk`: the thread that reads the disk (scan at start, refreshes, polling).
-//! - `schedule`: the analysis thread: coalescing, per-document parse cache,
-//!   the engine, publishing what changed.
-//! - `config`: the workspace's `.apiload.yaml`.
+//! - `schedule`: the analysis thread: coalescing changes, open documents
+//!   first, the workspace's settings.
+//! - `analysis`: the per-document parse cache and the engine's run.
+//! - `publish`: diagnostics converted and published when they changed.
+//! - `snapshot`: the last analysis, for requests.
+//! - `settings`: the workspace's `.apiload.yaml`.
 //! - `convert`: positions in the negotiated encoding, diagnostics.
 //! - `hover`, `actions`: load estimates, fixes and exemptions.
 //! - `uri`: `file:` URIs and paths.
 
 mod actions;
-mod config;
+mod analysis;
 mod convert;
 mod disk;
 mod hover;
+mod publish;
 mod schedule;
 mod server;
+mod settings;
+mod snapshot;
 mod store;
 mod uri;
 

@@ -4,7 +4,8 @@
 
 use super::convert::{self, Encoding};
 use super::disk::{self, Job};
-use super::schedule::{Out, Wake, Worker};
+use super::publish::Out;
+use super::schedule::{Wake, Worker};
 use super::store::{Shared, Store};
 use super::{actions, hover, uri};
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
@@ -255,7 +256,7 @@ impl Server {
     }
 
     /// The last analysis and the slot of a document in it.
-    fn current_snapshot(&self, u: &str) -> Option<(Arc<super::schedule::Snapshot>, usize)> {
+    fn current_snapshot(&self, u: &str) -> Option<(Arc<super::snapshot::Snapshot>, usize)> {
         let slot = self.shared.store().slot_of_uri(u)?;
         let snap = self.shared.snapshot()?;
         (slot < snap.files.len()).then_some((snap, slot))

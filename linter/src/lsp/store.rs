@@ -73,7 +73,7 @@ pub struct Store {
 /// State shared by the protocol loop, the disk thread and the analysis thread.
 pub struct Shared {
     pub store: Mutex<Store>,
-    pub snapshot: Mutex<Option<Arc<super::schedule::Snapshot>>>,
+    pub snapshot: Mutex<Option<Arc<super::snapshot::Snapshot>>>,
     /// Set when the server stops: long scans end early.
     pub stopping: std::sync::atomic::AtomicBool,
 }
@@ -88,13 +88,13 @@ impl Shared {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn snapshot(&self) -> Option<Arc<super::schedule::Snapshot>> {
+    pub fn snapshot(&self) -> Option<Arc<super::snapshot::Snapshot>> {
         self.snapshot.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Installs a new snapshot; returns the previous one, for the caller to
     /// drop when it suits it (freeing an analysis takes milliseconds).
-    pub fn set_snapshot(&self, s: Arc<super::schedule::Snapshot>) -> Option<Arc<super::schedule::Snapshot>> {
+    pub fn set_snapshot(&self, s: Arc<super::snapshot::Snapshot>) -> Option<Arc<super::snapshot::Snapshot>> {
         self.snapshot.lock().unwrap_or_else(|e| e.into_inner()).replace(s)
     }
 }

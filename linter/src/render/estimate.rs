@@ -153,8 +153,8 @@ pub fn table(rows: &[Row], cluster: &ClusterProfile) -> String {
             if calls.len() > 3 { format!("{}, +{}", calls[..3].join(", "), calls.len() - 3) } else { calls.join(", ") };
         lines.push([
             who,
-            apiload_rules::rules::thousands(e.copies),
-            apiload_rules::rules::thousands(e.watches),
+            apiload_rules::text::thousands(e.copies),
+            apiload_rules::text::thousands(e.watches),
             cost::bytes(e.initial_list_bytes),
             cost::rate(e.watch_events_per_second),
             e.requests_per_second.map_or_else(|| e.client.as_str().to_string(), cost::rate),
@@ -179,10 +179,10 @@ pub fn table(rows: &[Row], cluster: &ClusterProfile) -> String {
     }
     out.push_str(&format!(
         "\nAt {} nodes, {} pods, {} Services, {} namespaces. The model: docs/cost-model.md\n",
-        apiload_rules::rules::thousands(cluster.nodes),
-        apiload_rules::rules::thousands(cluster.pods() as u64),
-        apiload_rules::rules::thousands(cluster.services() as u64),
-        apiload_rules::rules::thousands(cluster.namespaces() as u64)
+        apiload_rules::text::thousands(cluster.nodes),
+        apiload_rules::text::thousands(cluster.pods() as u64),
+        apiload_rules::text::thousands(cluster.services() as u64),
+        apiload_rules::text::thousands(cluster.namespaces() as u64)
     ));
     out
 }

@@ -3,7 +3,7 @@
 //! its chain (binding, role rule, configuration key) as related locations.
 
 use super::{Locator, help_uri};
-use apiload_rules::rules::{ALL, RuleMeta};
+use apiload_rules::rules::{self, RuleInfo};
 use apiload_rules::{Diagnostic, Severity, Sources};
 use serde_json::{Value, json};
 
@@ -36,7 +36,7 @@ pub fn uri(path: &str) -> String {
     out
 }
 
-fn rule(r: &RuleMeta) -> Value {
+fn rule(r: &RuleInfo) -> Value {
     json!({
         "id": r.id,
         "name": r.name,
@@ -69,7 +69,7 @@ pub fn render(sources: &Sources, diagnostics: &[Diagnostic], fingerprint: impl F
     let results: Vec<Value> = diagnostics
         .iter()
         .map(|d| {
-            let index = ALL.iter().position(|r| r.id == d.rule.id).unwrap_or(0);
+            let index = rules::all().iter().position(|r| r.id == d.rule.id).unwrap_or(0);
             let related: Vec<Value> = d
                 .related
                 .iter()
@@ -110,7 +110,7 @@ pub fn render(sources: &Sources, diagnostics: &[Diagnostic], fingerprint: impl F
                 "informationUri": "https://github.com/apiload/apiload",
                 "version": env!("CARGO_PKG_VERSION"),
                 "semanticVersion": env!("CARGO_PKG_VERSION"),
-                "rules": ALL.iter().map(|r| rule(r)).collect::<Vec<_>>(),
+                "rules": rules::all().iter().map(|r| rule(r)).collect::<Vec<_>>(),
             }},
             "columnKind": "unicodeCodePoints",
             "results": results,

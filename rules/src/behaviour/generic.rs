@@ -1,9 +1,10 @@
 //! Behaviour of agents no profile knows: grants are assumed used, and a node
 //! name handed to the agent scopes it.
 
-use super::{ApiCall, Behaviour, CallScope, NodeScope};
-use crate::analysis::Access;
-use crate::config::resolve::{self, TextOrigin};
+use super::{Behaviour, NodeScope};
+use crate::access::Access;
+use crate::agent_config::resolve::{self, TextOrigin};
+use crate::calls::{ApiCall, CallScope};
 use crate::inventory::Inventory;
 use crate::object::Object;
 use crate::profile::ClientLimits;

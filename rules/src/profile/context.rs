@@ -16,7 +16,7 @@
 //! `spec.nodeName=@node-name@`.
 
 use super::model::{Condition, Path, VersionOp};
-use crate::config::resolve::{EnvValue, NODE_NAME};
+use crate::agent_config::resolve::{EnvValue, NODE_NAME};
 use crate::source::{Location, Sources};
 use apiload_yaml::{Node, Value};
 use jsonpath_rust::query::js_path_process;

@@ -3,9 +3,9 @@
 
 use super::context::{Arg, ConfigDoc, Context, expand_env, parse_version, split_image, to_json};
 use super::model::{ConfigSourceKind, Profile, ScopeSpec, ValueSource};
-use crate::behaviour::{ApiCall, CallOrigin, CallScope};
-use crate::config::resolve::{self, Missing};
-use crate::config::{self, Format};
+use crate::agent_config::resolve::{self, Missing};
+use crate::agent_config::{self, Format};
+use crate::calls::{ApiCall, CallOrigin, CallScope};
 use crate::inventory::Inventory;
 use crate::kube::resources;
 use crate::object::Object;
@@ -339,14 +339,14 @@ fn parse_files(
             source = Some(map.source());
             let key = name.rsplit('/').next().unwrap_or(name);
             let loc = map.location(apiload_yaml::Span::new(0, f.text.len() as u32));
-            entries.push(config::entry_node(key, loc.span, config::string_node(&f.text, loc.span)));
+            entries.push(agent_config::entry_node(key, loc.span, agent_config::string_node(&f.text, loc.span)));
         }
-        let node = config::map_node(entries, apiload_yaml::Span::point(0));
+        let node = agent_config::map_node(entries, apiload_yaml::Span::point(0));
         return source.map(|source| ConfigDoc { node, source, describe });
     }
     let mut docs = Vec::new();
     for (name, f) in &files {
-        match config::parse(format.for_file(name), &f.text) {
+        match agent_config::parse(format.for_file(name), &f.text) {
             Ok(mut node) => {
                 let map = resolve::OffsetMap::new(sources, &f.origin, &f.text);
                 map.remap(&mut node);
@@ -365,7 +365,7 @@ fn parse_files(
             }
         }
     }
-    let node = if docs.len() == 1 { docs.pop()? } else { config::merge(docs) };
+    let node = if docs.len() == 1 { docs.pop()? } else { agent_config::merge(docs) };
     source.map(|source| ConfigDoc { node, source, describe })
 }
 

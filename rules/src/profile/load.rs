@@ -1,7 +1,7 @@
 //! Reading profiles: strict (unknown keys are errors), every error at its span.
 
 use super::model::*;
-use crate::config::Format;
+use crate::agent_config::Format;
 use apiload_yaml::{Node, Span, Value};
 
 #[derive(Clone, Debug, PartialEq, Eq)]

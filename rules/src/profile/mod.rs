@@ -102,55 +102,8 @@ impl ProfileSet {
         let repo = image.map(|i| context::split_image(i).0);
         let cmd = command.map(|c| c.rsplit('/').next().unwrap_or(c));
         self.profiles.iter().find(|p| {
-            repo.is_some_and(|r| p.images.iter().any(|g| glob(g, r)))
-                || cmd.is_some_and(|c| p.commands.iter().any(|g| glob(g, c)))
+            repo.is_some_and(|r| p.images.iter().any(|g| crate::text::glob(g, r)))
+                || cmd.is_some_and(|c| p.commands.iter().any(|g| crate::text::glob(g, c)))
         })
     }
 }
-
-/// `*` matches any run of characters, `?` one character; case-sensitive.
-/// Works on bytes (images and names are ASCII; `?` then matches one byte).
-pub fn glob(pattern: &str, text: &str) -> bool {
-    // Fast paths for the shapes profiles use (`*suffix`, `prefix*`,
-    // `*middle*`, literal): every container is matched against every pattern.
-    let inner = |s: &str| !s.contains(['*', '?']);
-    match (pattern.strip_prefix('*'), pattern.strip_suffix('*')) {
-        (Some(rest), _) if inner(rest) => return text.ends_with(rest),
-        (None, Some(rest)) if inner(rest) => return text.starts_with(rest),
-        (Some(rest), Some(_)) if !rest.is_empty() && inner(&rest[..rest.len() - 1]) => {
-            return text.contains(&rest[..rest.len() - 1]);
-        }
-        (None, None) if inner(pattern) => return text == pattern,
-        _ => {}
-    }
-    glob_general(pattern, text)
-}
-
-fn glob_general(pattern: &str, text: &str) -> bool {
-    let (p, t) = (pattern.as_bytes(), text.as_bytes());
-    let (mut pi, mut ti) = (0, 0);
-    let (mut star, mut mark) = (None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == b'*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == b'*' {
-        pi += 1;
-    }
-    pi == p.len()
-}
-
-#[cfg(test)]
-mod tests;

@@ -1,7 +1,7 @@
 //! What a profile says, once read. The format is documented in
 //! `docs/profiles.md`; `load.rs` reads it.
 
-use crate::config::Format;
+use crate::agent_config::Format;
 use jsonpath_rust::parser::model::JpQuery;
 
 /// A compiled JSONPath with its text (for messages).

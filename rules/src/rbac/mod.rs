@@ -18,8 +18,8 @@ pub mod model;
 
 use crate::diagnostic::Diagnostic;
 use crate::fields::{FieldResult, Fields};
+use crate::input;
 use crate::object::Object;
-use crate::rules::input;
 use crate::source::Location;
 pub use model::*;
 use std::borrow::Cow;

@@ -27,7 +27,7 @@ impl ObjectKey {
 
 /// Kinds a [`ClusterState`] keeps: those the analysis of a workload reads.
 pub fn is_state_kind(kind: &str) -> bool {
-    crate::inventory::is_analyzed_kind(kind)
+    crate::kube::kinds::is_analyzed_kind(kind)
 }
 
 /// The controller that owns an object, when it is one whose objects the

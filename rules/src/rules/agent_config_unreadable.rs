@@ -1,20 +1,22 @@
-use super::{Context, RuleMeta};
+use super::{Context, Rule, RuleInfo, Stage};
 use crate::diagnostic::{Category, Diagnostic, Severity};
 
-pub static RULE: RuleMeta = RuleMeta {
-    id: "AL004",
-    name: "agent-config-unreadable",
-    category: Category::AgentConfig,
-    severity: Severity::Warning,
-    summary: "A known agent's configuration cannot be found or read",
-    detects: "A container that an agent profile recognises whose configuration the profile needs \
+pub static RULE: Rule = Rule {
+    info: RuleInfo {
+        id: "AL004",
+        name: "agent-config-unreadable",
+        category: Category::AgentConfig,
+        severity: Severity::Warning,
+        stage: Stage::Analysis,
+        summary: "A known agent's configuration cannot be found or read",
+        detects: "A container that an agent profile recognises whose configuration the profile needs \
 but that is not in the input (the flag names a file no ConfigMap or Secret mount provides, or the \
 ConfigMap is missing) or cannot be parsed in the agent's configuration language.",
-    why: "What the agent calls depends on its configuration, so apiload falls back to the \
+        why: "What the agent calls depends on its configuration, so apiload falls back to the \
 workload's grants and assumes every granted collection is used. Findings about the workload are \
 then about capability, not behaviour. Lint the ConfigMap together with the workload to get the \
 precise answer.",
-    example: r#"apiVersion: apps/v1
+        example: r#"apiVersion: apps/v1
 kind: DaemonSet
 metadata:
   name: otel-agent
@@ -36,10 +38,11 @@ spec:
       - name: conf
         configMap: {name: otel-agent}
 "#,
-    example_config: None,
-    fix: "Include the agent's ConfigMap or Secret in the input, or fix the configuration at the \
+        example_config: None,
+        fix: "Include the agent's ConfigMap or Secret in the input, or fix the configuration at the \
 position shown.",
-    check: Some(check),
+    },
+    check,
 };
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
@@ -48,9 +51,9 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
         for run in &a.behaviour.agents {
             for p in &run.problems {
                 out.push(
-                    Diagnostic::new(&RULE, p.location, format!("{}: {}", obj.display(), p.message))
+                    Diagnostic::new(&RULE.info, p.location, format!("{}: {}", obj.display(), p.message))
                         .workload(obj.reference())
-                        .help(RULE.fix),
+                        .help(RULE.info.fix),
                 );
             }
         }

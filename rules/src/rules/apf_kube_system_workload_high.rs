@@ -1,22 +1,24 @@
 use super::support::*;
-use super::{Context, RuleMeta};
+use super::{Context, Rule, RuleInfo, Stage};
 use crate::apf;
 use crate::diagnostic::{Category, Diagnostic, Severity};
 
-pub static RULE: RuleMeta = RuleMeta {
-    id: "AL402",
-    name: "apf-kube-system-workload-high",
-    category: Category::ApfCoverage,
-    severity: Severity::Warning,
-    summary: "A per-node agent in kube-system lands in the workload-high priority level",
-    detects: "A per-node workload in `kube-system` that lists or watches, whose ServiceAccount no \
+pub static RULE: Rule = Rule {
+    info: RuleInfo {
+        id: "AL402",
+        name: "apf-kube-system-workload-high",
+        category: Category::ApfCoverage,
+        severity: Severity::Warning,
+        stage: Stage::Analysis,
+        summary: "A per-node agent in kube-system lands in the workload-high priority level",
+        detects: "A per-node workload in `kube-system` that lists or watches, whose ServiceAccount no \
 FlowSchema of the input with a precedence below 900 matches. The bootstrap \
 `kube-system-service-accounts` FlowSchema (precedence 900) then puts its requests in \
 `workload-high`, distinguished by namespace.",
-    why: "`workload-high` is where the controllers of kube-system work. Distinguished by namespace, \
+        why: "`workload-high` is where the controllers of kube-system work. Distinguished by namespace, \
 the requests of every kube-system ServiceAccount form one flow: a misbehaving DaemonSet of 5,000 \
 copies there competes in the same queues as the control plane's own controllers.",
-    example: r#"apiVersion: apps/v1
+        example: r#"apiVersion: apps/v1
 kind: DaemonSet
 metadata:
   name: net-agent
@@ -50,10 +52,11 @@ subjects:
   name: net-agent
   namespace: kube-system
 "#,
-    example_config: None,
-    fix: "Run the agent in a namespace of its own, or give its ServiceAccount a FlowSchema with a \
+        example_config: None,
+        fix: "Run the agent in a namespace of its own, or give its ServiceAccount a FlowSchema with a \
 precedence below 900 and a priority level of its own.",
-    check: Some(check),
+    },
+    check,
 };
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
@@ -74,7 +77,7 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
         let (_, obj) = ctx.workload(a);
         out.push(
             Diagnostic::new(
-                &RULE,
+                &RULE.info,
                 ctx.identity_location(a),
                 format!(
                     "{}: its {} copies run as a kube-system ServiceAccount, so the bootstrap `kube-system-service-accounts` FlowSchema puts their requests in workload-high, in one flow with kube-system's controllers",
@@ -83,7 +86,7 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
                 ),
             )
             .workload(obj.reference())
-            .help(RULE.fix),
+            .help(RULE.info.fix),
         );
     }
 }

@@ -1,23 +1,25 @@
 use super::support::*;
-use super::{Context, RuleMeta};
+use super::{Context, Rule, RuleInfo, Stage};
 use crate::apf;
 use crate::diagnostic::{Category, Diagnostic, Severity};
 
-pub static RULE: RuleMeta = RuleMeta {
-    id: "AL401",
-    name: "apf-no-flowschema",
-    category: Category::ApfCoverage,
-    severity: Severity::Info,
-    summary: "A per-node agent's requests fall into the default FlowSchema of all ServiceAccounts",
-    detects: "A per-node workload that lists or watches, whose ServiceAccount no FlowSchema in the \
+pub static RULE: Rule = Rule {
+    info: RuleInfo {
+        id: "AL401",
+        name: "apf-no-flowschema",
+        category: Category::ApfCoverage,
+        severity: Severity::Info,
+        stage: Stage::Analysis,
+        summary: "A per-node agent's requests fall into the default FlowSchema of all ServiceAccounts",
+        detects: "A per-node workload that lists or watches, whose ServiceAccount no FlowSchema in the \
 input matches. Its requests then go to the bootstrap `service-accounts` FlowSchema: priority level \
 `workload-low`, distinguished by user.",
-    why: "Distinguished by user, all copies of one DaemonSet share its ServiceAccount and therefore \
+        why: "Distinguished by user, all copies of one DaemonSet share its ServiceAccount and therefore \
 form one flow: when the agent misbehaves, its thousands of copies compete in one queue with each \
 other, but also share `workload-low` with every other ServiceAccount in the cluster. A FlowSchema \
 of its own, on a priority level of its own, confines the damage to the agent. (The cluster may \
 manage FlowSchemas elsewhere; the linter sees only its input.)",
-    example: r#"apiVersion: apps/v1
+        example: r#"apiVersion: apps/v1
 kind: DaemonSet
 metadata:
   name: log-agent
@@ -51,10 +53,11 @@ subjects:
   name: log-agent
   namespace: logging
 "#,
-    example_config: None,
-    fix: "Add a FlowSchema matching the agent's ServiceAccount (kind ServiceAccount) with a \
+        example_config: None,
+        fix: "Add a FlowSchema matching the agent's ServiceAccount (kind ServiceAccount) with a \
 PriorityLevelConfiguration of its own, so that its requests queue apart from everyone else's.",
-    check: Some(check),
+    },
+    check,
 };
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
@@ -73,7 +76,7 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
         let (_, obj) = ctx.workload(a);
         out.push(
             Diagnostic::new(
-                &RULE,
+                &RULE.info,
                 ctx.identity_location(a),
                 format!(
                     "{}: no FlowSchema in the input matches ServiceAccount {}/{}, so the requests of its {} copies go to the bootstrap `service-accounts` FlowSchema (workload-low, one flow for all of them, shared with every other ServiceAccount)",
@@ -84,7 +87,7 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
                 ),
             )
             .workload(obj.reference())
-            .help(RULE.fix),
+            .help(RULE.info.fix),
         );
     }
 }

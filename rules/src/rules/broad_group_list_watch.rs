@@ -1,22 +1,24 @@
 use super::support::*;
-use super::{Context, RuleMeta};
+use super::{Context, Rule, RuleInfo, Stage};
 use crate::diagnostic::{Category, Diagnostic, Severity};
 use crate::kube::resources;
 use crate::rbac::{RoleKind, SubjectKind};
 
-pub static RULE: RuleMeta = RuleMeta {
-    id: "AL106",
-    name: "broad-group-list-watch",
-    category: Category::RbacHygiene,
-    severity: Severity::Warning,
-    summary: "List/watch granted to every ServiceAccount (or every authenticated user)",
-    detects: "A RoleBinding or ClusterRoleBinding whose subjects include the group \
+pub static RULE: Rule = Rule {
+    info: RuleInfo {
+        id: "AL106",
+        name: "broad-group-list-watch",
+        category: Category::RbacHygiene,
+        severity: Severity::Warning,
+        stage: Stage::Analysis,
+        summary: "List/watch granted to every ServiceAccount (or every authenticated user)",
+        detects: "A RoleBinding or ClusterRoleBinding whose subjects include the group \
 `system:serviceaccounts`, `system:serviceaccounts:<namespace>`, `system:authenticated` or \
 `system:unauthenticated`, bound to a role that allows `list` or `watch` on a collection.",
-    why: "The grant reaches every DaemonSet there is and every one that will be installed, \
+        why: "The grant reaches every DaemonSet there is and every one that will be installed, \
 whatever its own RBAC says: any of them can start cluster-wide watches without any review of \
 its chart. At 5,000 nodes one such agent is 5,000 watchers.",
-    example: r#"apiVersion: rbac.authorization.k8s.io/v1
+        example: r#"apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
 metadata:
   name: everyone-reads-pods
@@ -29,9 +31,10 @@ subjects:
   name: system:serviceaccounts
   apiGroup: rbac.authorization.k8s.io
 "#,
-    example_config: None,
-    fix: "Bind the role to the ServiceAccounts that need it, by name.",
-    check: Some(check),
+        example_config: None,
+        fix: "Bind the role to the ServiceAccounts that need it, by name.",
+    },
+    check,
 };
 
 fn is_broad(group: &str) -> bool {
@@ -94,7 +97,7 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
                 RoleKind::Role => format!("in namespace {}", b.namespace.as_deref().unwrap_or("")),
             };
             let mut d = Diagnostic::new(
-                &RULE,
+                &RULE.info,
                 loc,
                 format!(
                     "{} grants list/watch on {} {} to {} (group {}): every DaemonSet there is or will be holds it",
@@ -105,7 +108,7 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
                     group
                 ),
             )
-            .help(RULE.fix);
+            .help(RULE.info.fix);
             if b.kind == RoleKind::Role {
                 d = d.severity(Severity::Info);
             }

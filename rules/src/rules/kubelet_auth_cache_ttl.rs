@@ -1,27 +1,29 @@
 use super::support::*;
-use super::{Context, RuleMeta};
-use crate::config::resolve::TextOrigin;
+use super::{Context, Rule, RuleInfo, Stage};
+use crate::agent_config::resolve::TextOrigin;
 use crate::cost;
 use crate::diagnostic::{Category, Diagnostic, Severity};
 use crate::source::Location;
 use apiload_yaml::{Limits, Node};
 
-pub static RULE: RuleMeta = RuleMeta {
-    id: "AL404",
-    name: "kubelet-auth-cache-ttl",
-    category: Category::KubeletAuth,
-    severity: Severity::Info,
-    summary: "Kubelet authentication or authorization caches shortened below their defaults",
-    detects: "A KubeletConfiguration (in a ConfigMap, as kubeadm keeps it) or kubelet flags that set \
+pub static RULE: Rule = Rule {
+    info: RuleInfo {
+        id: "AL404",
+        name: "kubelet-auth-cache-ttl",
+        category: Category::KubeletAuth,
+        severity: Severity::Info,
+        stage: Stage::Analysis,
+        summary: "Kubelet authentication or authorization caches shortened below their defaults",
+        detects: "A KubeletConfiguration (in a ConfigMap, as kubeadm keeps it) or kubelet flags that set \
 `authentication.webhook.cacheTTL` below 2m, `authorization.webhook.cacheAuthorizedTTL` below 5m or \
 `cacheUnauthorizedTTL` below 30s (`--authentication-token-webhook-cache-ttl`, \
 `--authorization-webhook-cache-authorized-ttl`, `--authorization-webhook-cache-unauthorized-ttl`).",
-    why: "Every request to a kubelet's API (metrics scrapes, logs, exec) is checked with a \
+        why: "Every request to a kubelet's API (metrics scrapes, logs, exec) is checked with a \
 TokenReview and a SubjectAccessReview against the API server unless the kubelet has the answer \
 cached. A central scraper reaching every kubelet causes about N TokenReviews per cache TTL: 42 per \
 second at 5,000 nodes with the default 2 minutes, 500 per second with 10 seconds — and all at once \
 when kubelets restart with cold caches (kubernetes `pkg/kubelet/apis/config/v1beta1/defaults.go`).",
-    example: r#"apiVersion: v1
+        example: r#"apiVersion: v1
 kind: ConfigMap
 metadata:
   name: kubelet-config
@@ -35,10 +37,11 @@ data:
         enabled: true
         cacheTTL: 10s
 "#,
-    example_config: None,
-    fix: "Keep the defaults (2m for authentication, 5m and 30s for authorization) unless a security \
+        example_config: None,
+        fix: "Keep the defaults (2m for authentication, 5m and 30s for authorization) unless a security \
 requirement says otherwise, and then budget the review traffic.",
-    check: Some(check),
+    },
+    check,
 };
 
 /// Go's `time.ParseDuration` for the units durations use: `1h2m3.5s`, `500ms`.
@@ -105,7 +108,7 @@ fn finding(
         format!("a {review} for every request to every kubelet")
     };
     Diagnostic::new(
-        &RULE,
+        &RULE.info,
         location,
         format!(
             "kubelet `{setting}` is {value} (default {}): {} times the {review} traffic, {per}",
@@ -113,7 +116,7 @@ fn finding(
             if ttl > 0.0 { format!("{:.0}", default / ttl) } else { "unbounded".into() },
         ),
     )
-    .help(RULE.fix)
+    .help(RULE.info.fix)
 }
 
 fn human(seconds: f64) -> String {

@@ -1,22 +1,24 @@
 use super::support::*;
-use super::{Context, RuleMeta};
+use super::{Context, Rule, RuleInfo, Stage};
 use crate::cost;
 use crate::diagnostic::{Category, Diagnostic, Severity};
 
-pub static RULE: RuleMeta = RuleMeta {
-    id: "AL302",
-    name: "leader-election-per-node",
-    category: Category::LeaderElection,
-    severity: Severity::Warning,
-    summary: "Every copy of a DaemonSet runs leader election",
-    detects: "A DaemonSet whose agent elects a leader among its copies (a profile's leader-elected \
+pub static RULE: Rule = Rule {
+    info: RuleInfo {
+        id: "AL302",
+        name: "leader-election-per-node",
+        category: Category::LeaderElection,
+        severity: Severity::Warning,
+        stage: Stage::Analysis,
+        summary: "Every copy of a DaemonSet runs leader election",
+        detects: "A DaemonSet whose agent elects a leader among its copies (a profile's leader-elected \
 feature, such as OpenTelemetry's `k8s_leader_elector`, Beats' `unique: true`, Datadog's \
 `DD_LEADER_ELECTION`; or `--leader-elect`-style flags).",
-    why: "Leader election is not free: client-go's elector GETs the lock every retry period (2 s \
+        why: "Leader election is not free: client-go's elector GETs the lock every retry period (2 s \
 by default, `tryAcquireOrRenew`) on every candidate. At 5,000 nodes that is about 2,500 Lease \
 requests per second to elect one leader, forever, and a thundering herd of candidates whenever the \
 leader goes away.",
-    example: r#"apiVersion: apps/v1
+        example: r#"apiVersion: apps/v1
 kind: DaemonSet
 metadata:
   name: events-agent
@@ -33,10 +35,11 @@ spec:
         image: registry.example.com/events-agent:1.0
         args: ["--leader-elect=true"]
 "#,
-    example_config: None,
-    fix: "Run the cluster-level work in a small Deployment (2 replicas with leader election) and \
+        example_config: None,
+        fix: "Run the cluster-level work in a small Deployment (2 replicas with leader election) and \
 keep the DaemonSet for per-node work.",
-    check: Some(check),
+    },
+    check,
 };
 
 const FLAGS: &[&str] = &["--leader-elect", "--leader-election", "--enable-leader-election"];
@@ -66,7 +69,7 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
         let rate = copies as f64 / 2.0;
         out.push(
             Diagnostic::new(
-                &RULE,
+                &RULE.info,
                 location,
                 format!(
                     "{}: {what}, so all {} copies poll the lock: about {} Lease requests per second {}",
@@ -77,7 +80,7 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
                 ),
             )
             .workload(obj.reference())
-            .help(RULE.fix),
+            .help(RULE.info.fix),
         );
     }
 }

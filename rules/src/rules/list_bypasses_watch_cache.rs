@@ -1,24 +1,26 @@
 use super::support::*;
-use super::{Context, RuleMeta};
+use super::{Context, Rule, RuleInfo, Stage};
 use crate::diagnostic::{Category, Diagnostic, Severity};
 
-pub static RULE: RuleMeta = RuleMeta {
-    id: "AL403",
-    name: "list-bypasses-watch-cache",
-    category: Category::ListSemantics,
-    severity: Severity::Info,
-    summary: "A per-node agent LISTs with the most-recent semantic, which older API servers serve from etcd",
-    detects: "A per-node workload whose agent LISTs with `resourceVersion` unset (a consistent, \
+pub static RULE: Rule = Rule {
+    info: RuleInfo {
+        id: "AL403",
+        name: "list-bypasses-watch-cache",
+        category: Category::ListSemantics,
+        severity: Severity::Info,
+        stage: Stage::Analysis,
+        summary: "A per-node agent LISTs with the most-recent semantic, which older API servers serve from etcd",
+        detects: "A per-node workload whose agent LISTs with `resourceVersion` unset (a consistent, \
 quorum read), as kube-rs clients do by default (`ListSemantic::MostRecent`), for example Vector \
 without `use_apiserver_cache: true`. A warning when the cluster profile's Kubernetes version is \
 before 1.31, an info note otherwise.",
-    why: "Consistent LISTs are served from the watch cache only since ConsistentListFromCache \
+        why: "Consistent LISTs are served from the watch cache only since ConsistentListFromCache \
 (beta and on in 1.31) and with etcd 3.4.31/3.5.13 or later; before that every such LIST is a \
 quorum read from etcd, which reads the whole collection even when a field selector keeps only the \
 node's pods. 5,000 copies relisting after an API server restart then read every pod of the cluster \
 5,000 times from etcd. client-go's reflector lists with resourceVersion \"0\", which the cache \
 serves.",
-    example: r#"apiVersion: apps/v1
+        example: r#"apiVersion: apps/v1
 kind: DaemonSet
 metadata:
   name: vector
@@ -68,10 +70,11 @@ subjects:
   name: vector
   namespace: logging
 "#,
-    example_config: None,
-    fix: "Let the agent list from the watch cache (Vector: `use_apiserver_cache: true`), or run \
+        example_config: None,
+        fix: "Let the agent list from the watch cache (Vector: `use_apiserver_cache: true`), or run \
 API servers of 1.31 or later with etcd 3.4.31/3.5.13 or later.",
-    check: Some(check),
+    },
+    check,
 };
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
@@ -94,7 +97,7 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
             "Kubernetes 1.31+ serves them from the watch cache when etcd supports progress notifications (3.4.31/3.5.13+); older servers read etcd".to_string()
         };
         let mut d = Diagnostic::new(
-            &RULE,
+            &RULE.info,
             first.evidence,
             format!(
                 "{} runs {}, which LISTs {} with the most-recent semantic from each of {} copies: {consequence}",
@@ -105,7 +108,7 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
             ),
         )
         .workload(obj.reference())
-        .help(RULE.fix);
+        .help(RULE.info.fix);
         if old {
             d = d.severity(Severity::Warning);
         }

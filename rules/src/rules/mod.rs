@@ -3,7 +3,8 @@
 //! generated from these declarations.
 
 use crate::analysis::WorkloadAnalysis;
-use crate::diagnostic::{Category, Diagnostic, Severity};
+use crate::diagnostic::Diagnostic;
+pub use crate::diagnostic::{RuleInfo, Stage};
 use crate::inventory::Inventory;
 use crate::object::Object;
 use crate::options::Options;
@@ -14,9 +15,8 @@ mod agent_config_unreadable;
 mod apf_kube_system_workload_high;
 mod apf_no_flowschema;
 mod broad_group_list_watch;
-mod duplicate_object;
-pub mod exemptions;
-mod invalid_manifest;
+pub mod expired_exemption;
+pub mod ineffective_exemption;
 mod kubelet_auth_cache_ttl;
 mod leader_election_per_node;
 mod list_bypasses_watch_cache;
@@ -27,58 +27,35 @@ mod per_node_secret_watch;
 mod per_node_wildcard_grant;
 mod rollout_herd;
 mod support;
-pub use support::thousands;
 mod unbounded_client;
 mod unresolved_role_ref;
-
-/// Constructors for the findings made while reading input.
-pub mod input {
-    pub use super::duplicate_object::diagnostic as duplicate;
-    pub use super::invalid_manifest::diagnostic as invalid;
-}
+pub mod unused_exemption;
 
 pub type CheckFn = fn(&Context<'_>, &mut Vec<Diagnostic>);
 
-/// A rule's declaration.
+/// A rule raised by an analysis check: its declaration and the check.
+/// (Rules raised while reading input or applying exemptions are declared as
+/// a bare [`RuleInfo`] where they are raised.)
 #[derive(Debug)]
-pub struct RuleMeta {
-    /// Stable id, `AL` and three digits.
-    pub id: &'static str,
-    /// Stable kebab-case name.
-    pub name: &'static str,
-    pub category: Category,
-    pub severity: Severity,
-    /// One line.
-    pub summary: &'static str,
-    /// What it detects.
-    pub detects: &'static str,
-    /// Why it matters, with numbers.
-    pub why: &'static str,
-    /// A manifest that fires.
-    pub example: &'static str,
-    /// The configuration file the example needs, if any.
-    pub example_config: Option<&'static str>,
-    /// The fix.
-    pub fix: &'static str,
-    /// `None` for rules reported while reading input rather than by analysis.
-    pub check: Option<CheckFn>,
+pub struct Rule {
+    pub info: RuleInfo,
+    pub check: CheckFn,
 }
 
-impl PartialEq for RuleMeta {
-    fn eq(&self, other: &RuleMeta) -> bool {
-        self.id == other.id
-    }
-}
+/// The rules raised outside the analysis checks: while reading input
+/// ([`Stage::Input`]) and while applying exemptions ([`Stage::Exemptions`]).
+static RAISED_ELSEWHERE: &[&RuleInfo] = &[
+    &crate::input::invalid_manifest::RULE,
+    &crate::input::duplicate_object::RULE,
+    &expired_exemption::RULE,
+    &ineffective_exemption::RULE,
+    &unused_exemption::RULE,
+];
 
-/// Every rule, in id order.
-pub static ALL: &[&RuleMeta] = &[
-    &invalid_manifest::RULE,
-    &duplicate_object::RULE,
+/// The rules of [`Stage::Analysis`], run by `Input::analyze` in id order.
+pub static CHECKS: &[&Rule] = &[
     &unresolved_role_ref::RULE,
     &agent_config_unreadable::RULE,
-    &exemptions::EXPIRED,
-    &exemptions::INVALID,
-    &exemptions::UNUSED,
     &per_node_cluster_watch::RULE,
     &per_node_node_watch::RULE,
     &per_node_capability_only::RULE,
@@ -94,9 +71,21 @@ pub static ALL: &[&RuleMeta] = &[
     &kubelet_auth_cache_ttl::RULE,
 ];
 
+/// Every rule, in id order: what `apiload explain`, `apiload rules` and
+/// `docs/rules.md` show.
+pub fn all() -> &'static [&'static RuleInfo] {
+    static ALL: std::sync::OnceLock<Vec<&'static RuleInfo>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut all: Vec<&'static RuleInfo> =
+            RAISED_ELSEWHERE.iter().copied().chain(CHECKS.iter().map(|r| &r.info)).collect();
+        all.sort_by_key(|r| r.id);
+        all
+    })
+}
+
 /// Finds a rule by id or name.
-pub fn find(id_or_name: &str) -> Option<&'static RuleMeta> {
-    ALL.iter().copied().find(|r| r.id.eq_ignore_ascii_case(id_or_name) || r.name == id_or_name)
+pub fn find(id_or_name: &str) -> Option<&'static RuleInfo> {
+    all().iter().copied().find(|r| r.id.eq_ignore_ascii_case(id_or_name) || r.name == id_or_name)
 }
 
 /// What a rule sees.

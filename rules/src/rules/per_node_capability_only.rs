@@ -1,24 +1,26 @@
 use super::support::*;
-use super::{Context, RuleMeta};
-use crate::behaviour::CallScope;
+use super::{Context, Rule, RuleInfo, Stage};
+use crate::calls::CallScope;
 use crate::diagnostic::{Category, Diagnostic, Severity};
 
-pub static RULE: RuleMeta = RuleMeta {
-    id: "AL103",
-    name: "per-node-capability-only",
-    category: Category::FanoutCapabilityOnly,
-    severity: Severity::Warning,
-    summary: "A per-node workload is granted cluster-wide list/watch that it does not use cluster-wide",
-    detects: "A DaemonSet (or a workload with at least `fanout_min_replicas` copies) whose \
+pub static RULE: Rule = Rule {
+    info: RuleInfo {
+        id: "AL103",
+        name: "per-node-capability-only",
+        category: Category::FanoutCapabilityOnly,
+        severity: Severity::Warning,
+        stage: Stage::Analysis,
+        summary: "A per-node workload is granted cluster-wide list/watch that it does not use cluster-wide",
+        detects: "A DaemonSet (or a workload with at least `fanout_min_replicas` copies) whose \
 ServiceAccount may LIST or WATCH collections across the cluster, while its configuration scopes \
 every call to its own node (its node name from the downward API is handed to it) or, for a known \
 agent, shows that it does not make those calls at all.",
-    why: "Today the copies behave; the grant is what lets one configuration change, a new agent \
+        why: "Today the copies behave; the grant is what lets one configuration change, a new agent \
 version or a different chart value turn every node into a cluster-wide watcher without any RBAC \
 review. At 5,000 nodes that change is the difference between 150,000 and 750 million pod \
 deliveries per round of updates. The grant also gives a compromised node read access to the \
 whole cluster.",
-    example: r#"apiVersion: apps/v1
+        example: r#"apiVersion: apps/v1
 kind: DaemonSet
 metadata:
   name: pod-metrics
@@ -63,11 +65,12 @@ subjects:
   name: pod-metrics
   namespace: monitoring
 "#,
-    example_config: None,
-    fix: "Grant only what the agent uses. Kubernetes RBAC cannot restrict a grant to a field \
+        example_config: None,
+        fix: "Grant only what the agent uses. Kubernetes RBAC cannot restrict a grant to a field \
 selector, so keep the node-scoped configuration under review (apiload lints it), drop collections \
 the agent does not read, and prefer `get` over `list`/`watch` where the agent reads single objects.",
-    check: Some(check),
+    },
+    check,
 };
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
@@ -80,7 +83,7 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
         }
         // Collections a leader-elected feature lists or watches are used (by
         // the leader), and RBAC cannot grant them to the leader only.
-        let leader_uses = |c: &crate::analysis::CollectionAccess| {
+        let leader_uses = |c: &crate::access::CollectionAccess| {
             a.behaviour.calls.iter().any(|call| {
                 call.origin.as_ref().is_some_and(|o| o.central)
                     && (call.list || call.watch)
@@ -124,7 +127,7 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
             }
         };
         let mut d = Diagnostic::new(
-            &RULE,
+            &RULE.info,
             ctx.identity_location(a),
             format!(
                 "{} is granted cluster-wide list/watch on {} {}, but {}: an over-grant that one configuration change turns into {} cluster-wide watchers",
@@ -136,7 +139,7 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
             ),
         )
         .workload(ctx.workload(a).1.reference())
-        .help(RULE.fix);
+        .help(RULE.info.fix);
         if let Some(ns) = &a.behaviour.node_scope {
             d = d.related(ns.location, format!("node name handed to the agent as `$({})`", ns.variable));
         }

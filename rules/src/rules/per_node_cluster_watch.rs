@@ -1,28 +1,30 @@
 use super::support::*;
-use super::{Context, RuleMeta};
+use super::{Context, Rule, RuleInfo, Stage};
 use crate::analysis::WorkloadAnalysis;
-use crate::behaviour::ApiCall;
+use crate::calls::ApiCall;
 use crate::diagnostic::{Category, Diagnostic, Severity};
 
-pub static RULE: RuleMeta = RuleMeta {
-    id: "AL101",
-    name: "per-node-cluster-watch",
-    category: Category::FanoutClusterWatch,
-    severity: Severity::Error,
-    summary: "A per-node workload lists or watches a collection across the whole cluster",
-    detects: "A DaemonSet (or a workload with at least `fanout_min_replicas` copies) whose \
+pub static RULE: Rule = Rule {
+    info: RuleInfo {
+        id: "AL101",
+        name: "per-node-cluster-watch",
+        category: Category::FanoutClusterWatch,
+        severity: Severity::Error,
+        stage: Stage::Analysis,
+        summary: "A per-node workload lists or watches a collection across the whole cluster",
+        detects: "A DaemonSet (or a workload with at least `fanout_min_replicas` copies) whose \
 ServiceAccount may LIST or WATCH a namespaced collection in every namespace, or a cluster-wide \
 collection, and whose configuration does not scope those calls to the copy's own node. Without \
 knowledge of the agent, every granted collection is assumed to be used; agent profiles replace \
 that assumption with what the agent's configuration makes it do.",
-    why: "Each copy holds its own watch and makes its own initial LIST. At 5,000 nodes a \
+        why: "Each copy holds its own watch and makes its own initial LIST. At 5,000 nodes a \
 DaemonSet watching pods cluster-wide holds 5,000 watches that each receive every pod change in \
 the cluster, and a rollout makes 5,000 LISTs of 150,000 pods at once (about 6 TB at 8 KB a \
 pod). A pod watch scoped with `fieldSelector=spec.nodeName=<node>` is served from the API \
 server's watch-cache index and costs each copy only its own ~30 pods. This is the shape of the \
 2024-12-11 OpenAI outage: a telemetry DaemonSet whose cost grew with cluster size passed \
 staging and took the API servers of the largest clusters down.",
-    example: r#"apiVersion: apps/v1
+        example: r#"apiVersion: apps/v1
 kind: DaemonSet
 metadata:
   name: node-agent
@@ -61,14 +63,15 @@ subjects:
   name: node-agent
   namespace: monitoring
 "#,
-    example_config: None,
-    fix: "Scope each copy to its node: give it its node name from the downward API \
+        example_config: None,
+        fix: "Scope each copy to its node: give it its node name from the downward API \
 (`env: [{name: NODE_NAME, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}]`) and have it \
 list and watch with `fieldSelector=spec.nodeName=$(NODE_NAME)`. Collections that cannot be \
 scoped to a node (Services, EndpointSlices, ReplicaSets) belong in one central Deployment that \
 the node agents ask (the Datadog Cluster Agent pattern). If the agent needs none of it, remove \
 `list` and `watch` from its role.",
-    check: Some(check),
+    },
+    check,
 };
 
 /// Reportable cluster-wide calls that are not node collections (those are AL102's).
@@ -87,6 +90,6 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
         }
         let scale = at_scale(a, ctx);
         let tail = |e: &crate::cost::Estimate| format!("{scale} {}", estimate_phrase(e, "cluster-wide"));
-        out.push(fanout_diagnostic(&RULE, ctx, a, &calls, "across the whole cluster", tail));
+        out.push(fanout_diagnostic(&RULE.info, ctx, a, &calls, "across the whole cluster", tail));
     }
 }

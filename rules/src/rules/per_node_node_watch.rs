@@ -1,22 +1,24 @@
 use super::support::*;
-use super::{Context, RuleMeta};
+use super::{Context, Rule, RuleInfo, Stage};
 use crate::diagnostic::{Category, Diagnostic, Severity};
 
-pub static RULE: RuleMeta = RuleMeta {
-    id: "AL102",
-    name: "per-node-node-watch",
-    category: Category::FanoutNodeWatch,
-    severity: Severity::Error,
-    summary: "A per-node workload watches Nodes (or another per-node collection) cluster-wide: N² traffic",
-    detects: "A DaemonSet (or a workload with at least `fanout_min_replicas` copies) that lists or \
+pub static RULE: Rule = Rule {
+    info: RuleInfo {
+        id: "AL102",
+        name: "per-node-node-watch",
+        category: Category::FanoutNodeWatch,
+        severity: Severity::Error,
+        stage: Stage::Analysis,
+        summary: "A per-node workload watches Nodes (or another per-node collection) cluster-wide: N² traffic",
+        detects: "A DaemonSet (or a workload with at least `fanout_min_replicas` copies) that lists or \
 watches all Nodes, or another cluster-scoped collection holding about one object per node \
 (CSINodes, CiliumNodes, ResourceSlices, Calico IPAM blocks), without scoping to its own object.",
-    why: "Every node's status is updated about every 10 seconds to a minute, and each update is \
+        why: "Every node's status is updated about every 10 seconds to a minute, and each update is \
 delivered to every watcher. With N copies watching N nodes, traffic grows with N²: at 5,000 nodes, \
 25 million object deliveries for one round of node updates, and a rollout LISTs 5,000 Nodes of \
 ~12 KB from 5,000 copies at once (about 300 GB). flannel reports ~100 KB/s per node at 250 nodes \
 (flannel-io/flannel#2215) and failed at 170 nodes in an early report (#719).",
-    example: r#"apiVersion: apps/v1
+        example: r#"apiVersion: apps/v1
 kind: DaemonSet
 metadata:
   name: route-agent
@@ -55,12 +57,13 @@ subjects:
   name: route-agent
   namespace: kube-system
 "#,
-    example_config: None,
-    fix: "Watch only the copy's own Node (`fieldSelector=metadata.name=$(NODE_NAME)`, served \
+        example_config: None,
+        fix: "Watch only the copy's own Node (`fieldSelector=metadata.name=$(NODE_NAME)`, served \
 cheaply since Kubernetes 1.27), or move the all-nodes view to one central controller. Where the \
 design needs every node's data on every node (CNI route agents), use the project's scaling mode \
 (Calico Typha, Cilium with a kvstore or CiliumEndpointSlices) and budget the cost explicitly.",
-    check: Some(check),
+    },
+    check,
 };
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
@@ -80,6 +83,6 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
                 estimate_phrase(e, "all-nodes")
             )
         };
-        out.push(fanout_diagnostic(&RULE, ctx, a, &calls, "(every one, cluster-wide)", tail));
+        out.push(fanout_diagnostic(&RULE.info, ctx, a, &calls, "(every one, cluster-wide)", tail));
     }
 }

@@ -1,19 +1,21 @@
 use super::support::*;
-use super::{Context, RuleMeta};
+use super::{Context, Rule, RuleInfo, Stage};
 use crate::diagnostic::{Category, Diagnostic, Severity};
 
-pub static RULE: RuleMeta = RuleMeta {
-    id: "AL105",
-    name: "per-node-secret-watch",
-    category: Category::RbacHygiene,
-    severity: Severity::Warning,
-    summary: "A per-node workload may list or watch every Secret in the cluster",
-    detects: "A DaemonSet (or a workload with at least `fanout_min_replicas` copies) whose \
+pub static RULE: Rule = Rule {
+    info: RuleInfo {
+        id: "AL105",
+        name: "per-node-secret-watch",
+        category: Category::RbacHygiene,
+        severity: Severity::Warning,
+        stage: Stage::Analysis,
+        summary: "A per-node workload may list or watch every Secret in the cluster",
+        detects: "A DaemonSet (or a workload with at least `fanout_min_replicas` copies) whose \
 ServiceAccount may LIST or WATCH Secrets through a ClusterRoleBinding.",
-    why: "Every node then holds a credential that reads every Secret: one compromised node \
+        why: "Every node then holds a credential that reads every Secret: one compromised node \
 exposes the cluster. It is also expensive: Secrets are among the largest objects (certificates, \
 Helm release records of up to 1 MB), and each copy's initial LIST carries all of them.",
-    example: r#"apiVersion: apps/v1
+        example: r#"apiVersion: apps/v1
 kind: DaemonSet
 metadata:
   name: cert-sync
@@ -52,10 +54,11 @@ subjects:
   name: cert-sync
   namespace: security
 "#,
-    example_config: None,
-    fix: "Grant `get` on named Secrets (`resourceNames`) in the namespaces that hold them, \
+        example_config: None,
+        fix: "Grant `get` on named Secrets (`resourceNames`) in the namespaces that hold them, \
 through RoleBindings, or mount the Secrets the agent needs as volumes.",
-    check: Some(check),
+    },
+    check,
 };
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
@@ -67,7 +70,7 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
             continue;
         };
         let d = Diagnostic::new(
-            &RULE,
+            &RULE.info,
             ctx.identity_location(a),
             format!(
                 "{} may {} every Secret in the cluster {}: any one of {} nodes can read them all",
@@ -82,7 +85,7 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
             ),
         )
         .workload(ctx.workload(a).1.reference())
-        .help(RULE.fix);
+        .help(RULE.info.fix);
         out.push(add_grant_chain(d, &secrets.via, ""));
     }
 }

@@ -1,20 +1,22 @@
 use super::support::*;
-use super::{Context, RuleMeta};
+use super::{Context, Rule, RuleInfo, Stage};
 use crate::diagnostic::{Category, Diagnostic, Severity};
 
-pub static RULE: RuleMeta = RuleMeta {
-    id: "AL104",
-    name: "per-node-wildcard-grant",
-    category: Category::RbacHygiene,
-    severity: Severity::Warning,
-    summary: "A per-node workload holds a wildcard grant across the cluster",
-    detects: "A DaemonSet (or a workload with at least `fanout_min_replicas` copies) bound \
+pub static RULE: Rule = Rule {
+    info: RuleInfo {
+        id: "AL104",
+        name: "per-node-wildcard-grant",
+        category: Category::RbacHygiene,
+        severity: Severity::Warning,
+        stage: Stage::Analysis,
+        summary: "A per-node workload holds a wildcard grant across the cluster",
+        detects: "A DaemonSet (or a workload with at least `fanout_min_replicas` copies) bound \
 cluster-wide to a role rule with `*` in `verbs` or `resources` (including the built-in \
 `cluster-admin`).",
-    why: "A wildcard follows every API the cluster will ever serve: each new CRD becomes \
+        why: "A wildcard follows every API the cluster will ever serve: each new CRD becomes \
 something every node may list and watch, and every node holds a credential that can read (or \
 write) the whole cluster. Per-node agents need a handful of named resources.",
-    example: r#"apiVersion: apps/v1
+        example: r#"apiVersion: apps/v1
 kind: DaemonSet
 metadata:
   name: debug-agent
@@ -53,9 +55,10 @@ subjects:
   name: debug-agent
   namespace: ops
 "#,
-    example_config: None,
-    fix: "Name the resources and verbs the agent uses instead of `*`.",
-    check: Some(check),
+        example_config: None,
+        fix: "Name the resources and verbs the agent uses instead of `*`.",
+    },
+    check,
 };
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
@@ -76,7 +79,7 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
         let roles: Vec<String> =
             paths.iter().map(|p| format!("{} ({} on {})", p.rule_role, p.verbs, p.resources)).collect();
         let mut d = Diagnostic::new(
-            &RULE,
+            &RULE.info,
             location,
             format!(
                 "{} runs {} with a wildcard grant across the cluster: {}",
@@ -86,7 +89,7 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
             ),
         )
         .workload(ctx.workload(a).1.reference())
-        .help(RULE.fix);
+        .help(RULE.info.fix);
         if location != ctx.identity_location(a) {
             d = d.related(ctx.identity_location(a), "the workload's ServiceAccount");
         }

@@ -1,27 +1,29 @@
 use super::support::*;
-use super::{Context, RuleMeta};
+use super::{Context, Rule, RuleInfo, Stage};
 use crate::cost;
 use crate::diagnostic::{Category, Diagnostic, Edit, Fix, Severity};
 use crate::workload::{IntOrString, WorkloadKind};
 
-pub static RULE: RuleMeta = RuleMeta {
-    id: "AL301",
-    name: "rollout-herd",
-    category: Category::RolloutHerd,
-    severity: Severity::Warning,
-    summary: "A fan-out agent's rollout restarts many copies at once, each re-LISTing what it watches",
-    detects: "A workload with cluster-wide fan-out calls whose update strategy restarts at least \
+pub static RULE: Rule = Rule {
+    info: RuleInfo {
+        id: "AL301",
+        name: "rollout-herd",
+        category: Category::RolloutHerd,
+        severity: Severity::Warning,
+        stage: Stage::Analysis,
+        summary: "A fan-out agent's rollout restarts many copies at once, each re-LISTing what it watches",
+        detects: "A workload with cluster-wide fan-out calls whose update strategy restarts at least \
 `rollout_max_fraction` (default 10%) of its copies at once: a DaemonSet's `maxUnavailable` or \
 `maxSurge` (\"100%\" is common), a Deployment's `Recreate` strategy or a large rolling update. A \
 `checksum/config`-style annotation on the pod template is named too: it makes every configuration \
 change such a rollout.",
-    why: "Every restarted copy makes its initial LISTs before it can watch. With `maxUnavailable: \
+        why: "Every restarted copy makes its initial LISTs before it can watch. With `maxUnavailable: \
 100%` a DaemonSet of a cluster-wide pod watcher re-LISTs 150,000 pods from 5,000 nodes within \
 seconds: 6 TB out of the API servers. Creating a DaemonSet is never throttled at all: the \
 controller starts all pods within about log2(N) doubling rounds. The OpenAI postmortem lists \
 phased rollouts among its remediations; EKS advises against scaling spikes above a double-digit \
 percentage at once.",
-    example: r#"apiVersion: apps/v1
+        example: r#"apiVersion: apps/v1
 kind: DaemonSet
 metadata:
   name: telemetry-agent
@@ -55,10 +57,11 @@ subjects:
   name: telemetry-agent
   namespace: monitoring
 "#,
-    example_config: None,
-    fix: "Roll out in small steps (`maxUnavailable: 1` or a few percent) and in phases across \
+        example_config: None,
+        fix: "Roll out in small steps (`maxUnavailable: 1` or a few percent) and in phases across \
 clusters; better, remove the cluster-wide calls (AL101) so that a restart costs little.",
-    check: Some(check),
+    },
+    check,
 };
 
 /// How many copies the value lets restart at once.
@@ -196,7 +199,7 @@ fn report(
     if w.is_daemonset() {
         message.push_str(" (and creating it is never throttled)");
     }
-    let mut d = Diagnostic::new(&RULE, loc, message).workload(obj.reference()).help(RULE.fix);
+    let mut d = Diagnostic::new(&RULE.info, loc, message).workload(obj.reference()).help(RULE.info.fix);
     if let Some(k) = checksum {
         d = d.related(obj.loc(k.span), "restarts every copy when the configuration changes");
     }

@@ -1,25 +1,14 @@
 //! Wording and chains shared by the fan-out rules.
 
-use super::{Context, RuleMeta};
-use crate::analysis::{Basis, GrantPath, WorkloadAnalysis};
-use crate::behaviour::{ApiCall, CallOrigin};
+use super::{Context, RuleInfo};
+use crate::access::GrantPath;
+use crate::analysis::{Basis, WorkloadAnalysis};
+use crate::calls::{ApiCall, CallOrigin};
 use crate::cost::{self, Estimate, ResourceEstimate};
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::options::Thresholds;
 use crate::source::Location;
-
-/// `5000` → `5,000`.
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::text::thousands;
 
 /// "from every node" / "from each of its 200 replicas".
 pub fn from_every_copy(a: &WorkloadAnalysis) -> String {
@@ -117,7 +106,7 @@ pub fn verbs_3rd(calls: &[&ApiCall]) -> &'static str {
 /// configuration keys and grants as related spans, the agent's fix.
 /// `tail` ends the message with the numbers.
 pub fn fanout_diagnostic(
-    rule: &'static RuleMeta,
+    rule: &'static RuleInfo,
     ctx: &Context<'_>,
     a: &WorkloadAnalysis,
     calls: &[&ApiCall],
@@ -236,14 +225,6 @@ pub fn fans_out_with_credentials(a: &WorkloadAnalysis) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn thousands_separators() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(5000), "5,000");
-        assert_eq!(thousands(1234567), "1,234,567");
-    }
 
     #[test]
     fn name_lists() {

@@ -1,26 +1,28 @@
 use super::support::*;
-use super::{Context, RuleMeta};
+use super::{Context, Rule, RuleInfo, Stage};
 use crate::diagnostic::{Category, Diagnostic, Severity};
 
-pub static RULE: RuleMeta = RuleMeta {
-    id: "AL201",
-    name: "unbounded-client",
-    category: Category::UnboundedClient,
-    severity: Severity::Warning,
-    summary: "A per-node workload's API client has no effective rate limit",
-    detects: "A DaemonSet (or a workload with at least `fanout_min_replicas` copies) whose API \
+pub static RULE: Rule = Rule {
+    info: RuleInfo {
+        id: "AL201",
+        name: "unbounded-client",
+        category: Category::UnboundedClient,
+        severity: Severity::Warning,
+        stage: Stage::Analysis,
+        summary: "A per-node workload's API client has no effective rate limit",
+        detects: "A DaemonSet (or a workload with at least `fanout_min_replicas` copies) whose API \
 client QPS is negative (client-go then builds no rate limiter at all), at least `max_client_qps` \
 (default 1,000 per copy), or whose QPS times its copies reaches `client_qps_budget` (default \
 5,000,000 requests per second). The QPS is read from the flags and configuration keys agents use \
 (`--kube-api-qps`, `--k8s-client-qps`, `clientConnection.qps`, `kube_client_options.qps`, Cilium's \
 `k8s-client-qps`, and whatever a profile declares). A QPS of 0 means the client's default. \
 Reported as an error when the workload also fans out cluster-wide calls.",
-    why: "client-go's limiter (5 QPS, burst 10 by default) is what keeps a bug, a relist storm or \
+        why: "client-go's limiter (5 QPS, burst 10 by default) is what keeps a bug, a relist storm or \
 a restart of every copy from becoming a flood: `rest.Config` \"QPS ... Setting this to a negative \
 value will disable client-side ratelimiting\". API Priority and Fairness limits concurrency on the \
 server, not the rate at which thousands of clients send; the traffic still reaches the server. \
 At 5,000 nodes a per-copy QPS of 10,000 allows 50 million requests per second.",
-    example: r#"apiVersion: apps/v1
+        example: r#"apiVersion: apps/v1
 kind: DaemonSet
 metadata:
   name: net-agent
@@ -38,11 +40,12 @@ spec:
         image: registry.example.com/net-agent:3.0
         args: ["--kube-api-qps=-1"]
 "#,
-    example_config: None,
-    fix: "Keep a finite per-copy rate: remove the negative QPS, or set it to what one copy needs \
+        example_config: None,
+        fix: "Keep a finite per-copy rate: remove the negative QPS, or set it to what one copy needs \
 (client-go's 5/10 suits most node agents). If the agent relies on API Priority and Fairness \
 instead, give its ServiceAccount a FlowSchema with its own priority level.",
-    check: Some(check),
+    },
+    check,
 };
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
@@ -83,12 +86,12 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
             )
         };
         let mut d = Diagnostic::new(
-            &RULE,
+            &RULE.info,
             location,
             format!("{}{runs}: {reason}; {} {total}", workload_name(ctx, a), at_scale(a, ctx)),
         )
         .workload(ctx.workload(a).1.reference())
-        .help(RULE.fix);
+        .help(RULE.info.fix);
         if qps < 0.0 || a.behaviour.calls.iter().any(|c| c.reportable_fanout()) {
             d = d.severity(Severity::Error);
         }

@@ -1,18 +1,20 @@
-use super::{Context, RuleMeta};
+use super::{Context, Rule, RuleInfo, Stage};
 use crate::diagnostic::{Category, Diagnostic, Severity};
 
-pub static RULE: RuleMeta = RuleMeta {
-    id: "AL003",
-    name: "unresolved-role-ref",
-    category: Category::UnresolvedReference,
-    severity: Severity::Warning,
-    summary: "A binding refers to a role that is neither in the input nor built in",
-    detects: "A RoleBinding or ClusterRoleBinding whose `roleRef` names a Role or ClusterRole \
+pub static RULE: Rule = Rule {
+    info: RuleInfo {
+        id: "AL003",
+        name: "unresolved-role-ref",
+        category: Category::UnresolvedReference,
+        severity: Severity::Warning,
+        stage: Stage::Analysis,
+        summary: "A binding refers to a role that is neither in the input nor built in",
+        detects: "A RoleBinding or ClusterRoleBinding whose `roleRef` names a Role or ClusterRole \
 that the input does not define and that is not one of Kubernetes' built-in bootstrap roles.",
-    why: "Whatever the role grants is unknown here, so findings about the bound ServiceAccounts \
+        why: "Whatever the role grants is unknown here, so findings about the bound ServiceAccounts \
 may be missing. apiload reports the gap instead of guessing; the role usually lives in another \
 chart or is created by an operator.",
-    example: r#"apiVersion: rbac.authorization.k8s.io/v1
+        example: r#"apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
 metadata:
   name: agent
@@ -25,10 +27,11 @@ subjects:
   name: agent
   namespace: monitoring
 "#,
-    example_config: None,
-    fix: "Include the role's manifest in the input (lint the charts together), or fix the \
+        example_config: None,
+        fix: "Include the role's manifest in the input (lint the charts together), or fix the \
 name in `roleRef`.",
-    check: Some(check),
+    },
+    check,
 };
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
@@ -46,7 +49,7 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
         };
         out.push(
             Diagnostic::new(
-                &RULE,
+                &RULE.info,
                 loc,
                 format!(
                     "{} refers to {}, which is neither in the input nor built in: what it grants is unknown to this analysis",
@@ -54,7 +57,7 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
                     role
                 ),
             )
-            .help(RULE.fix),
+            .help(RULE.info.fix),
         );
     }
 }

@@ -1,8 +1,11 @@
 //! Helpers shared by the engine's integration tests.
 #![allow(dead_code)]
 
+use apiload_rules::settings::Settings;
+use apiload_rules::setup::{self, Flags, Setup};
 use apiload_rules::{Diagnostic, Input, Options, Report, Sources};
 use apiload_yaml::Limits;
+use apiload_yaml::files::TextFile;
 use std::path::{Path, PathBuf};
 
 /// `testdata/` at the workspace root.
@@ -36,32 +39,37 @@ pub fn fixture_files(configured: bool) -> Vec<PathBuf> {
 /// The date tests take as today, so that expiry does not depend on the clock.
 pub const TODAY: &str = "2026-01-01";
 
-/// Analyses named texts as one input.
+/// Analyses named texts as one input, with `options`.
 pub fn analyze(files: &[(&str, &str)], options: Options) -> (Sources, Report) {
-    analyze_with_settings(files, options, None)
+    run(Sources::new(), files, Setup::build(&Settings::default(), &[], None, &flags()).0, options)
 }
 
-/// Analyses named texts with a configuration file (`.apiload.yaml` text).
-pub fn analyze_with_settings(
-    files: &[(&str, &str)],
-    mut options: Options,
-    settings: Option<&str>,
-) -> (Sources, Report) {
+/// Analyses named texts with a configuration file (`.apiload.yaml` text),
+/// set up as every front end sets up its analyses (`apiload_rules::setup`).
+pub fn analyze_with_settings(files: &[(&str, &str)], settings: Option<&str>) -> (Sources, Report) {
     let mut sources = Sources::new();
-    let mut policy =
-        apiload_rules::exempt::ExemptionPolicy { today: TODAY.into(), report_unused: true, ..Default::default() };
-    if let Some(text) = settings {
-        let id = sources.add(".apiload.yaml", text.as_bytes());
-        let s = apiload_rules::settings::Settings::parse(id, text).unwrap_or_else(|e| panic!("settings: {e:?}"));
-        options.rule_settings = s.rules.clone();
-        s.apply_cluster(&mut options.cluster);
-        policy.config = s.exemptions.clone();
-        if let Some(ns) = &s.annotation_namespaces {
-            policy.annotations = apiload_rules::exempt::AnnotationPolicy::from_list(ns);
+    let parsed = match settings {
+        Some(text) => {
+            let id = sources.add(".apiload.yaml", text.as_bytes());
+            let file = TextFile { name: ".apiload.yaml".into(), text: text.into() };
+            setup::parse_settings(id, &file).unwrap_or_else(|e| panic!("settings: {e}"))
         }
-    }
-    let mut input = Input::new(options);
-    input.set_exemptions(policy);
+        None => Settings::default(),
+    };
+    let (setup, errors) = Setup::build(&parsed, &[], None, &flags());
+    assert!(errors.is_empty(), "{errors:?}");
+    let options = setup.options.clone();
+    run(sources, files, setup, options)
+}
+
+/// Tests judge expiry on a fixed date and report unused exemptions.
+fn flags() -> Flags {
+    Flags { report_unused_exemptions: true, today: TODAY.into(), ..Flags::default() }
+}
+
+fn run(mut sources: Sources, files: &[(&str, &str)], setup: Setup, options: Options) -> (Sources, Report) {
+    let mut input = Input::with_profiles(options, setup.profiles);
+    input.set_exemptions(setup.exemptions);
     for (name, text) in files {
         let id = sources.add(*name, text.as_bytes());
         input.add_documents(id, apiload_yaml::load_stream(text.as_bytes(), &Limits::default()));

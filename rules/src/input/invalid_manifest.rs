@@ -1,12 +1,12 @@
-use super::RuleMeta;
-use crate::diagnostic::{Category, Diagnostic, Severity};
+use crate::diagnostic::{Category, Diagnostic, RuleInfo, Severity, Stage};
 use crate::source::Location;
 
-pub static RULE: RuleMeta = RuleMeta {
+pub static RULE: RuleInfo = RuleInfo {
     id: "AL001",
     name: "invalid-manifest",
     category: Category::Input,
     severity: Severity::Error,
+    stage: Stage::Input,
     summary: "A document that is not a valid Kubernetes object",
     detects: "Documents that cannot be analysed: YAML syntax errors, bytes that are not UTF-8, \
 duplicate keys, documents that are not objects (no `kind`, `apiVersion` or `metadata.name`), \
@@ -19,7 +19,6 @@ lost: the others in the same file and input are still analysed.",
     example_config: None,
     fix: "Correct the document at the position shown. For limits, split the input or raise \
 `--max-file-size`.",
-    check: None,
 };
 
 /// A finding about input that could not be read as a Kubernetes object.

@@ -1,16 +1,16 @@
 //! The workspace's `.apiload.yaml` (found at the first workspace folder or
 //! its nearest parent, as `apiload lint` finds it from the working
-//! directory), read with the linter's own setup. A broken file does not stop
-//! the server: its error is a diagnostic in the file and the defaults apply
-//! until it is fixed.
+//! directory), read into the engine's setup as `apiload lint` reads it. A
+//! broken file does not stop the server: its error is a diagnostic in the
+//! file and the defaults apply until it is fixed.
 
-use crate::setup::{self, Flags, Setup};
 use apiload_rules::SourceId;
 use apiload_rules::settings::Settings;
+use apiload_rules::setup::{Flags, Setup};
 use apiload_yaml::Span;
 use std::path::Path;
 
-pub struct Config {
+pub struct WorkspaceSettings {
     pub setup: Setup,
     /// Errors in the file itself.
     pub errors: Vec<(Span, String)>,
@@ -19,7 +19,7 @@ pub struct Config {
 }
 
 /// Reads the configuration held in `slot` (`text` is `None` when there is no file).
-pub fn load(slot: usize, path: Option<&Path>, text: Option<&[u8]>) -> Config {
+pub fn load(slot: usize, path: Option<&Path>, text: Option<&[u8]>) -> WorkspaceSettings {
     let mut errors = Vec::new();
     let mut settings = Settings::default();
     if let Some(bytes) = text {
@@ -31,15 +31,6 @@ pub fn load(slot: usize, path: Option<&Path>, text: Option<&[u8]>) -> Config {
         }
     }
     let dir = path.and_then(Path::parent).unwrap_or(Path::new("."));
-    let flags = Flags {
-        config: None,
-        no_config: true,
-        namespace: None,
-        nodes: None,
-        cluster_profile: None,
-        profiles: &[],
-        report_unused_exemptions: false,
-    };
-    let (setup, messages) = setup::from_settings(&settings, dir, &flags);
-    Config { setup, errors, messages }
+    let (setup, messages) = crate::setup::build(&settings, dir, &[], None, &Flags::default());
+    WorkspaceSettings { setup, errors, messages }
 }
