@@ -97,13 +97,13 @@ impl Category {
     pub fn meaning(self) -> &'static str {
         match self {
             Category::FanoutClusterWatch => {
-                "a per-node workload LISTs/WATCHes namespaced collections across all namespaces without scoping to its own node"
+                "a per-node workload LISTs/WATCHes namespaced collections across all namespaces (or a cluster-wide collection) without scoping to its own node"
             }
             Category::FanoutNodeWatch => {
                 "every copy LISTs/WATCHes Nodes or another cluster-scoped collection that grows with node count: traffic grows with N²"
             }
             Category::FanoutCapabilityOnly => {
-                "a per-node workload is granted cluster-wide list/watch that its configuration does not use cluster-wide (over-grant)"
+                "a per-node workload is granted cluster-wide list/watch that its configuration does not use cluster-wide (over-grant: warning)"
             }
             Category::UnboundedClient => "client-side QPS limiting disabled or absurdly high in a per-node workload",
             Category::RbacHygiene => {

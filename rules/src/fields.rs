@@ -2,25 +2,14 @@
 //!
 //! The API server rejects an object whose known fields have the wrong JSON
 //! type (`replicas: "three"`), so such an object never exists in a cluster.
-//! Readers here return a [`FieldError`] pointing at the field, and the object
+//! Readers here return a [`SpanError`] pointing at the field, and the object
 //! is reported and left out of the analysis. `null` reads as unset, as it does
 //! in Go's JSON decoding.
 
+use crate::source::SpanError;
 use apiload_yaml::{Node, Span, Value};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FieldError {
-    pub span: Span,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(span: Span, message: impl Into<String>) -> FieldError {
-        FieldError { span, message: message.into() }
-    }
-}
-
-pub type FieldResult<T> = Result<T, FieldError>;
+pub type FieldResult<T> = Result<T, SpanError>;
 
 /// A mapping node with the dotted path that leads to it, for messages. The
 /// path is only spelled out when a message needs it: reading a workload
@@ -61,8 +50,8 @@ fn join(path: &str, key: &str) -> String {
     if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
 }
 
-fn wrong(node: &Node, path: &str, want: &str) -> FieldError {
-    FieldError::new(node.span, format!("`{path}` must be {want}, not {}", describe(node)))
+fn wrong(node: &Node, path: &str, want: &str) -> SpanError {
+    SpanError::new(node.span, format!("`{path}` must be {want}, not {}", describe(node)))
 }
 
 impl<'a> Fields<'a> {

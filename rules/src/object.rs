@@ -1,8 +1,9 @@
 //! Kubernetes objects: a document's tree plus the identity every object has.
 
 use crate::diagnostic::{Diagnostic, ObjectRef};
-use crate::fields::{FieldError, Fields};
+use crate::fields::Fields;
 use crate::input;
+use crate::source::SpanError;
 use crate::source::{Location, SourceId};
 use apiload_yaml::{Node, Span, Value};
 
@@ -210,9 +211,9 @@ struct Identity {
     name_span: Span,
 }
 
-fn identify(node: &Node, default_namespace: &str) -> Result<Identity, FieldError> {
+fn identify(node: &Node, default_namespace: &str) -> Result<Identity, SpanError> {
     let not_object = |what: &str| {
-        FieldError::new(Span::new(node.span.start, node.span.start), format!("not a Kubernetes object: {what}"))
+        SpanError::new(Span::new(node.span.start, node.span.start), format!("not a Kubernetes object: {what}"))
     };
     let Value::Map(_) = node.value else {
         return Err(not_object(&format!("the document is a {}, not a mapping", node.type_name())));
@@ -221,7 +222,7 @@ fn identify(node: &Node, default_namespace: &str) -> Result<Identity, FieldError
     let kind = f.str("kind")?.ok_or_else(|| not_object("it has no `kind`"))?;
     let api_version = f.str("apiVersion")?.ok_or_else(|| not_object("it has no `apiVersion`"))?;
     if kind.value.is_empty() {
-        return Err(FieldError::new(kind.span, "`kind` is empty"));
+        return Err(SpanError::new(kind.span, "`kind` is empty"));
     }
     let metadata = f.map("metadata")?.ok_or_else(|| not_object("it has no `metadata`"))?;
     let m = metadata.fields();
@@ -229,7 +230,7 @@ fn identify(node: &Node, default_namespace: &str) -> Result<Identity, FieldError
         (Some(n), _) if !n.value.is_empty() => (n.value.to_string(), n.span),
         (_, Some(g)) if !g.value.is_empty() => (format!("{}<generated>", g.value), g.span),
         _ => {
-            return Err(FieldError::new(
+            return Err(SpanError::new(
                 m.key_span("name").unwrap_or(metadata.node.span),
                 "`metadata.name` is missing or empty",
             ));

@@ -22,9 +22,9 @@
 use crate::diagnostic::Severity;
 use crate::exempt::{Exemption, ObjectSelector};
 use crate::options::{ClusterProfile, ResourceOverride, RuleSetting};
-use crate::rbac::{LabelExpression, LabelSelector};
+use crate::rbac::LabelExpression;
 use crate::rules;
-use crate::source::{Location, SourceId};
+use crate::source::{Location, SourceId, SpanError};
 use apiload_yaml::{Limits, Node, Span, Value};
 
 #[derive(Clone, Debug, Default)]
@@ -42,16 +42,10 @@ pub struct Settings {
     pub annotation_namespaces: Option<Vec<String>>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SettingsError {
-    pub span: Span,
-    pub message: String,
-}
-
-type R<T> = Result<T, SettingsError>;
+type R<T> = Result<T, SpanError>;
 
 fn err<T>(span: Span, message: impl Into<String>) -> R<T> {
-    Err(SettingsError { span, message: message.into() })
+    Err(SpanError { span, message: message.into() })
 }
 
 fn map<'a>(node: &'a Node, what: &str) -> R<&'a [apiload_yaml::Entry]> {
@@ -327,12 +321,6 @@ pub fn apply_cluster(node: &Node, profile: &mut ClusterProfile) -> R<()> {
         }
     }
     Ok(())
-}
-
-impl ObjectSelector {
-    pub fn labels_selector(&self) -> &LabelSelector {
-        &self.labels
-    }
 }
 
 #[cfg(test)]

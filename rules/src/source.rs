@@ -2,6 +2,20 @@
 
 use apiload_yaml::{ColumnUnit, LineCol, LineIndex, Span};
 
+/// Something wrong at a place in a text: a field of the wrong type, an
+/// invalid setting, a profile that cannot be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpanError {
+    pub span: Span,
+    pub message: String,
+}
+
+impl SpanError {
+    pub fn new(span: Span, message: impl Into<String>) -> SpanError {
+        SpanError { span, message: message.into() }
+    }
+}
+
 /// Index of a [`Source`] in a [`Sources`] table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SourceId(pub u32);

@@ -279,7 +279,7 @@ fn read_workload(index: usize, obj: &Object, kind: WorkloadKind) -> FieldResult<
         match node.get(key).filter(|_| present) {
             Some(next) => node = next,
             None => {
-                return Err(crate::fields::FieldError::new(
+                return Err(crate::source::SpanError::new(
                     node.span,
                     format!("{} has no `{}`", obj.display(), path[..=i].join(".")),
                 ));
@@ -304,7 +304,7 @@ fn read_workload(index: usize, obj: &Object, kind: WorkloadKind) -> FieldResult<
     };
     let pod_spec = template
         .map("spec")?
-        .ok_or_else(|| crate::fields::FieldError::new(node.span, format!("{} has no pod `spec`", obj.display())))?;
+        .ok_or_else(|| crate::source::SpanError::new(node.span, format!("{} has no pod `spec`", obj.display())))?;
     let pod = read_pod_spec(&pod_spec.fields())?;
     Ok(Workload { object: index, kind, replicas, update, template_annotations, template_span, pod })
 }

@@ -2,18 +2,13 @@
 
 use super::model::*;
 use crate::agent_config::Format;
+use crate::source::SpanError;
 use apiload_yaml::{Node, Span, Value};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProfileError {
-    pub span: Span,
-    pub message: String,
-}
-
-type R<T> = Result<T, ProfileError>;
+type R<T> = Result<T, SpanError>;
 
 fn err<T>(span: Span, message: impl Into<String>) -> R<T> {
-    Err(ProfileError { span, message: message.into() })
+    Err(SpanError { span, message: message.into() })
 }
 
 /// Checks that a mapping has only `allowed` keys.
@@ -88,7 +83,7 @@ pub fn read_profile(root: &Node, origin: &str) -> R<Profile> {
     let config = match root.get("config") {
         Some(n) => n
             .as_seq()
-            .ok_or(ProfileError { span: n.span, message: "`config` must be a list".into() })?
+            .ok_or(SpanError { span: n.span, message: "`config` must be a list".into() })?
             .iter()
             .map(config_source)
             .collect::<R<_>>()?,
@@ -98,7 +93,7 @@ pub fn read_profile(root: &Node, origin: &str) -> R<Profile> {
     let uses = match root.get("uses") {
         Some(n) => n
             .as_seq()
-            .ok_or(ProfileError { span: n.span, message: "`uses` must be a list".into() })?
+            .ok_or(SpanError { span: n.span, message: "`uses` must be a list".into() })?
             .iter()
             .map(read_use)
             .collect::<R<_>>()?,
@@ -173,7 +168,7 @@ fn config_source(node: &Node) -> R<ConfigSource> {
         );
     };
     let optional = match node.get("optional") {
-        Some(n) => n.as_bool().ok_or(ProfileError { span: n.span, message: "`optional` must be a boolean".into() })?,
+        Some(n) => n.as_bool().ok_or(SpanError { span: n.span, message: "`optional` must be a boolean".into() })?,
         None => false,
     };
     Ok(ConfigSource { kind, format: format_of(node)?, optional })
@@ -198,7 +193,7 @@ fn client_spec(node: &Node) -> R<ClientSpec> {
         match node.get(key) {
             Some(n) => n
                 .as_seq()
-                .ok_or(ProfileError { span: n.span, message: format!("`{key}` must be a list") })?
+                .ok_or(SpanError { span: n.span, message: format!("`{key}` must be a list") })?
                 .iter()
                 .map(value_source)
                 .collect(),
@@ -222,7 +217,7 @@ fn read_use(node: &Node) -> R<Use> {
     let calls = req(node, "calls", "a `uses` entry")?;
     let calls = calls
         .as_seq()
-        .ok_or(ProfileError { span: calls.span, message: "`calls` must be a list".into() })?
+        .ok_or(SpanError { span: calls.span, message: "`calls` must be a list".into() })?
         .iter()
         .map(call_spec)
         .collect::<R<_>>()?;
@@ -348,9 +343,9 @@ pub fn condition(node: &Node) -> R<Condition> {
             let (op, rest) = ["<=", ">=", "<", ">", "=="]
                 .iter()
                 .find_map(|op| text.trim().strip_prefix(op).map(|r| (*op, r)))
-                .ok_or(ProfileError { span: v.span, message: format!("`version: {text}` needs <, <=, >, >= or ==") })?;
+                .ok_or(SpanError { span: v.span, message: format!("`version: {text}` needs <, <=, >, >= or ==") })?;
             let version = super::context::parse_version(rest.trim())
-                .ok_or(ProfileError { span: v.span, message: format!("`{}` is not a version", rest.trim()) })?;
+                .ok_or(SpanError { span: v.span, message: format!("`{}` is not a version", rest.trim()) })?;
             let op = match op {
                 "<" => VersionOp::Lt,
                 "<=" => VersionOp::Le,
@@ -365,7 +360,7 @@ pub fn condition(node: &Node) -> R<Condition> {
             let list = req(node, first, "a condition")?;
             let items = list
                 .as_seq()
-                .ok_or(ProfileError { span: list.span, message: format!("`{first}` must be a list") })?
+                .ok_or(SpanError { span: list.span, message: format!("`{first}` must be a list") })?
                 .iter()
                 .map(condition)
                 .collect::<R<Vec<_>>>()?;

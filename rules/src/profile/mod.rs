@@ -13,10 +13,11 @@ mod load;
 pub mod model;
 
 pub use eval::{AgentRun, ClientLimits, ConfigProblem, command_line, flag_value, run};
-pub use load::ProfileError;
+
 pub use model::Profile;
 
-use apiload_yaml::{Limits, Span};
+use crate::source::SpanError;
+use apiload_yaml::Limits;
 use std::sync::{Arc, OnceLock};
 
 include!(concat!(env!("OUT_DIR"), "/builtin_profiles.rs"));
@@ -25,13 +26,6 @@ include!(concat!(env!("OUT_DIR"), "/builtin_profiles.rs"));
 #[derive(Clone, Debug)]
 pub struct ProfileSet {
     profiles: Vec<Arc<Profile>>,
-}
-
-/// A profile that could not be read, with where.
-#[derive(Clone, Debug)]
-pub struct LoadError {
-    pub span: Span,
-    pub message: String,
 }
 
 static BUILTIN: OnceLock<ProfileSet> = OnceLock::new();
@@ -52,22 +46,18 @@ impl ProfileSet {
             .clone()
     }
 
-    pub fn empty() -> ProfileSet {
-        ProfileSet { profiles: Vec::new() }
-    }
-
     /// Reads a profile file (one profile per YAML document). A profile whose
     /// id is already known replaces the earlier one, so users can override
     /// built-in profiles. Returns the errors; valid documents are still added.
-    pub fn add_text(&mut self, origin: &str, text: &str) -> Result<(), Vec<LoadError>> {
+    pub fn add_text(&mut self, origin: &str, text: &str) -> Result<(), Vec<SpanError>> {
         let mut errors = Vec::new();
         for doc in apiload_yaml::load_str(text, &Limits::default()) {
             match doc {
                 Ok(doc) => match load::read_profile(&doc.root, origin) {
                     Ok(p) => self.insert(p),
-                    Err(e) => errors.push(LoadError { span: e.span, message: e.message }),
+                    Err(e) => errors.push(SpanError::new(e.span, e.message)),
                 },
-                Err(e) => errors.push(LoadError { span: e.span, message: e.message }),
+                Err(e) => errors.push(SpanError::new(e.span, e.message)),
             }
         }
         if errors.is_empty() { Ok(()) } else { Err(errors) }

@@ -20,7 +20,6 @@ use crate::diagnostic::Diagnostic;
 use crate::fields::{FieldResult, Fields};
 use crate::input;
 use crate::object::Object;
-use crate::source::Location;
 pub use model::*;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -393,13 +392,13 @@ pub(crate) fn parse_binding(obj: &Object) -> FieldResult<BindingDef> {
     let kind = if &*obj.kind == "RoleBinding" { RoleKind::Role } else { RoleKind::ClusterRole };
     let role_ref = f
         .map("roleRef")?
-        .ok_or_else(|| crate::fields::FieldError::new(obj.name_span, format!("{} has no `roleRef`", obj.display())))?;
+        .ok_or_else(|| crate::source::SpanError::new(obj.name_span, format!("{} has no `roleRef`", obj.display())))?;
     let rf = role_ref.fields();
     let role_kind = match rf.str("kind")?.map(|s| s.value) {
         Some("Role") if kind == RoleKind::Role => RoleKind::Role,
         Some("ClusterRole") => RoleKind::ClusterRole,
         other => {
-            return Err(crate::fields::FieldError::new(
+            return Err(crate::source::SpanError::new(
                 role_ref.node.get("kind").map_or(role_ref.node.span, |n| n.span),
                 format!(
                     "`roleRef.kind` must be {}, not {:?}",
@@ -438,11 +437,6 @@ pub(crate) fn parse_binding(obj: &Object) -> FieldResult<BindingDef> {
         subjects,
         location: Some(obj.loc(obj.name_span)),
     })
-}
-
-/// Convenience for messages: where a grant's role rule is, or the role's name when built in.
-pub fn rule_location(rule: &PolicyRule) -> Option<Location> {
-    rule.origin.map(|o| o.verbs)
 }
 
 #[cfg(test)]
