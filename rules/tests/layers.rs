@@ -103,36 +103,70 @@ fn no_module_imports_from_a_layer_above_its_own() {
     assert!(upward.is_empty(), "imports that run upward:\n{}", upward.join("\n"));
 
     // No cycle between top-level modules, even within a layer.
-    fn visit(
-        m: &str,
-        edges: &BTreeMap<String, Vec<String>>,
-        path: &mut Vec<String>,
-        done: &mut Vec<String>,
-    ) -> Option<Vec<String>> {
-        if let Some(at) = path.iter().position(|p| p == m) {
-            let mut cycle = path[at..].to_vec();
-            cycle.push(m.to_string());
-            return Some(cycle);
-        }
-        if done.iter().any(|d| d == m) {
-            return None;
-        }
-        path.push(m.to_string());
-        for next in edges.get(m).into_iter().flatten() {
-            if let Some(c) = visit(next, edges, path, done) {
-                return Some(c);
-            }
-        }
-        path.pop();
-        done.push(m.to_string());
-        None
-    }
+    assert_no_cycle(&edges);
+}
+
+fn assert_no_cycle(edges: &BTreeMap<String, Vec<String>>) {
     let mut done = Vec::new();
     for m in edges.keys() {
-        if let Some(cycle) = visit(m, &edges, &mut Vec::new(), &mut done) {
+        if let Some(cycle) = visit(m, edges, &mut Vec::new(), &mut done) {
             panic!("modules that depend on each other: {}", cycle.join(" → "));
         }
     }
+}
+
+/// Depth-first search for a cycle through `m`.
+fn visit(
+    m: &str,
+    edges: &BTreeMap<String, Vec<String>>,
+    path: &mut Vec<String>,
+    done: &mut Vec<String>,
+) -> Option<Vec<String>> {
+    if let Some(at) = path.iter().position(|p| p == m) {
+        let mut cycle = path[at..].to_vec();
+        cycle.push(m.to_string());
+        return Some(cycle);
+    }
+    if done.iter().any(|d| d == m) {
+        return None;
+    }
+    path.push(m.to_string());
+    for next in edges.get(m).into_iter().flatten() {
+        if let Some(c) = visit(next, edges, path, done) {
+            return Some(c);
+        }
+    }
+    path.pop();
+    done.push(m.to_string());
+    None
+}
+
+/// The language server's modules (`linter/src/lsp`, which name each other
+/// as `super::x`) depend on each other in one direction too.
+#[test]
+fn the_language_server_modules_form_no_cycle() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../linter/src/lsp");
+    let mut edges: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut files = Vec::new();
+    rust_files(&dir, &mut files);
+    for file in files {
+        let from = module_of(&dir, &file);
+        let text = std::fs::read_to_string(&file).unwrap();
+        for line in text.lines() {
+            let code = line.split("//").next().unwrap_or("");
+            let mut rest = code;
+            while let Some(at) = rest.find("super::") {
+                rest = &rest[at + "super::".len()..];
+                let to: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                let e = edges.entry(from.clone()).or_default();
+                if !to.is_empty() && to != from && to != "super" && !e.contains(&to) {
+                    e.push(to);
+                }
+            }
+        }
+    }
+    assert!(edges.len() > 5, "no modules found under {}", dir.display());
+    assert_no_cycle(&edges);
 }
 
 #[test]
