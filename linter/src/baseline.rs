@@ -28,9 +28,21 @@ fn subject(sources: &Sources, d: &Diagnostic) -> String {
     }
 }
 
-/// A stable identity of a finding (FNV-1a of rule, subject and message without digits).
+/// A stable identity of a finding (FNV-1a of rule, subject and message
+/// without its numbers: digits, and the byte units the numbers carry, which
+/// change with them — `900 GB` becomes `1.4 TB` in a bigger cluster).
 pub fn fingerprint(sources: &Sources, d: &Diagnostic) -> String {
-    let text: String = d.message.chars().filter(|c| !c.is_ascii_digit()).collect();
+    let number = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_digit() || c == '.' || c == ',');
+    let text: String = d
+        .message
+        .split(' ')
+        .map(|word| word.trim_end_matches([',', ';', ':', ')']))
+        .filter(|word| !number(word) && !matches!(*word, "B" | "KB" | "MB" | "GB" | "TB" | "PB" | "EB"))
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .filter(|c| !c.is_ascii_digit())
+        .collect();
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in d.rule.id.bytes().chain([0]).chain(subject(sources, d).bytes()).chain([0]).chain(text.bytes()) {
         h ^= u64::from(b);
@@ -63,4 +75,26 @@ pub fn read(path: &str) -> Result<Vec<String>, String> {
     let file: File =
         serde_json::from_str(&text).map_err(|e| format!("{path}:{}:{}: not a baseline: {e}", e.line(), e.column()))?;
     Ok(file.findings.into_iter().map(|e| e.fingerprint).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apiload_rules::Location;
+    use apiload_yaml::Span;
+
+    fn finding(sources: &mut Sources, message: &str) -> String {
+        let id = sources.add("m.yaml", b"x: 1\n");
+        let rule = apiload_rules::rules::find("AL101").unwrap();
+        fingerprint(sources, &Diagnostic::new(rule, Location::new(id, Span::new(0, 1)), message))
+    }
+
+    #[test]
+    fn numbers_and_their_units_do_not_change_a_fingerprint() {
+        let mut s = Sources::new();
+        let at_5000 = finding(&mut s, "at 5,000 nodes a rollout LISTs about 2.3 TB at once; 1,389 events/s");
+        let at_3000 = finding(&mut s, "at 3,000 nodes a rollout LISTs about 837 GB at once; 500 events/s");
+        assert_eq!(at_5000, at_3000);
+        assert_ne!(at_5000, finding(&mut s, "at 5,000 nodes a rollout WATCHes about 2.3 TB at once; 1,389 events/s"));
+    }
 }

@@ -16,6 +16,9 @@ pub struct Access {
     pub unresolved: Vec<Location>,
     /// Names of unresolved roles, for messages.
     pub unresolved_roles: Vec<String>,
+    /// Collections the identity may create, update or patch (by name or
+    /// not): Leases it writes are its own leader-election or heartbeat locks.
+    pub writes: std::collections::BTreeSet<(Box<str>, Box<str>)>,
 }
 
 #[derive(Clone, Debug)]
@@ -63,11 +66,18 @@ pub struct GrantPath {
     /// The rule's `verbs` (`None` for built-in roles).
     pub rule: Option<Location>,
     pub verbs: String,
+    /// The rule's resources and, unless only the core group, its API groups:
+    /// `pods, nodes`, `* in apps`.
     pub resources: String,
     pub wildcard: bool,
 }
 
 impl Access {
+    /// Whether the identity may write objects of the collection.
+    pub fn writes(&self, group: &str, resource: &str) -> bool {
+        self.writes.contains(&(Box::from(group), Box::from(resource)))
+    }
+
     /// The access to a collection, through a wildcard grant if need be.
     pub fn find(&self, group: &str, resource: &str) -> Option<&CollectionAccess> {
         let get = |g: &str, r: &str| self.collections.get(&(Box::from(g), Box::from(r)));
@@ -100,6 +110,13 @@ pub fn of_service_account(inv: &Inventory, namespace: &str, service_account: &st
 }
 
 fn add_rule(acc: &mut Access, grant: &Grant<'_>, bound: &RoleDef, owner: &RoleDef, rule: &PolicyRule) {
+    if ["create", "update", "patch"].iter().any(|v| rule.allows_verb(v)) {
+        for group in rule.api_groups.iter().filter(|g| &***g != "*") {
+            for resource in rule.resources.iter().filter(|r| !r.contains('/') && &***r != "*") {
+                acc.writes.insert((group.clone(), resource.clone()));
+            }
+        }
+    }
     if !rule.applies_to_collections() {
         return;
     }
@@ -118,13 +135,16 @@ fn add_rule(acc: &mut Access, grant: &Grant<'_>, bound: &RoleDef, owner: &RoleDe
         },
         rule: rule.origin.map(|o| o.verbs),
         verbs: rule.verbs.join(", "),
-        resources: rule.resources.join(", "),
+        resources: rule_target(rule),
         wildcard: rule.has_wildcard(),
     };
     for group in &rule.api_groups {
         for resource in &rule.resources {
             if resource.contains('/') || resources::NOT_COLLECTIONS.contains(&&**resource) {
                 continue; // subresources and create-only resources are not collections
+            }
+            if resources::not_served(group, resource) {
+                continue; // `apiGroups: [apps]`, `resources: [pods]` grants nothing (AL108)
             }
             let wildcard = &**resource == "*";
             let targets: Vec<(Box<str>, Box<str>, Option<&'static ResourceInfo>)> = if wildcard || &**group == "*" {
@@ -170,4 +190,24 @@ fn add_rule(acc: &mut Access, grant: &Grant<'_>, bound: &RoleDef, owner: &RoleDe
             }
         }
     }
+}
+
+/// What a rule grants on, as a message names it: its resources, and its API
+/// groups unless it names only the core group.
+pub fn rule_target(rule: &PolicyRule) -> String {
+    let resources = rule.resources.join(", ");
+    if rule.api_groups.iter().all(|g| g.is_empty()) {
+        return resources;
+    }
+    if rule.api_groups.iter().any(|g| &**g == "*") {
+        return format!("{resources} in every API group");
+    }
+    let groups: Vec<&str> =
+        rule.api_groups.iter().map(|g| if g.is_empty() { "the core group" } else { &**g }).collect();
+    let groups = match groups.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    format!("{resources} in {groups}")
 }

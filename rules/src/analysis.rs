@@ -5,10 +5,11 @@ use crate::access::{self, Access, CollectionAccess};
 use crate::behaviour::{self, Behaviour};
 use crate::inventory::Inventory;
 use crate::object::Object;
-use crate::options::Options;
+use crate::options::{AnnotationPolicy, Options};
 use crate::profile::ProfileSet;
 use crate::source::{Location, Sources};
 use crate::workload::{VolumeSource, Workload, WorkloadKind};
+use std::collections::HashMap;
 
 /// Annotation on a workload declaring how many nodes a DaemonSet pinned to a
 /// node pool runs on.
@@ -31,11 +32,11 @@ pub struct FanOut {
     /// True when the copies follow the node count (a DaemonSet) or are at
     /// least `fanout_min_replicas`: every copy's API traffic multiplies.
     pub per_node: bool,
-    pub basis: Basis,
+    pub basis: FanOutBasis,
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum Basis {
+pub enum FanOutBasis {
     /// One copy per node; `restricted` when a nodeSelector or node affinity narrows
     /// it to an unknown subset; `declared` from the expected-nodes annotation.
     DaemonSet {
@@ -55,6 +56,10 @@ pub struct Identity {
     /// The `serviceAccountName` field; `None` when the default is used.
     pub field: Option<Location>,
     pub token: Token,
+    /// The other workloads of the input running as the same ServiceAccount
+    /// (`Deployment ns/name`): RBAC grants to the identity, so its grants are
+    /// what all of them need together.
+    pub shared_with: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -81,39 +86,68 @@ pub fn analyze_workloads(
     inv: &Inventory,
     profiles: &ProfileSet,
     options: &Options,
+    annotations: &AnnotationPolicy,
 ) -> Vec<WorkloadAnalysis> {
+    let users = identity_users(inv);
     crate::parallel::map(&inv.workloads, 128, |i, w| {
         let obj = inv.object(w.object);
         let fanout = fan_out(inv, w, obj, options);
-        let identity = identity(inv, w, obj);
+        let mut identity = identity(inv, w, obj);
+        if let Some(all) = users.get(&(identity.namespace.clone(), identity.service_account.clone())) {
+            identity.shared_with =
+                all.iter().filter(|&&j| j != i).map(|&j| inv.object(inv.workloads[j].object).display()).collect();
+            identity.shared_with.sort();
+        }
         let access = access::of_service_account(inv, &identity.namespace, &identity.service_account);
-        let behaviour = behaviour::infer(sources, inv, profiles, w, obj, &access);
+        let subject =
+            behaviour::Subject { workload: w, object: obj, access: &access, shared_with: &identity.shared_with };
+        let behaviour = behaviour::infer(sources, inv, profiles, &subject, annotations);
         WorkloadAnalysis { workload: i, fanout, identity, access, behaviour }
     })
 }
 
+/// `(namespace, ServiceAccount)` → the workloads running as it. Objects a
+/// controller owns (a Deployment's ReplicaSet) are their owner's copies, not
+/// other users.
+fn identity_users(inv: &Inventory) -> HashMap<(Box<str>, Box<str>), Vec<usize>> {
+    let mut users: HashMap<(Box<str>, Box<str>), Vec<usize>> = HashMap::new();
+    for (i, w) in inv.workloads.iter().enumerate() {
+        let obj = inv.object(w.object);
+        if crate::workload::controlling_owner(obj).is_some() {
+            continue;
+        }
+        let sa = w.pod.service_account.as_ref().map_or("default", |s| &s.value);
+        users.entry((obj.ns().into(), sa.into())).or_default().push(i);
+    }
+    users
+}
+
 fn fan_out(inv: &Inventory, w: &Workload, obj: &Object, options: &Options) -> FanOut {
     let threshold = options.fanout_min_replicas;
-    let replicated = |copies: u64, basis: Basis| FanOut { copies, per_node: copies >= threshold, basis };
+    let replicated = |copies: u64, basis: FanOutBasis| FanOut { copies, per_node: copies >= threshold, basis };
     match w.kind {
         WorkloadKind::DaemonSet => {
             let declared = obj
                 .annotation(EXPECTED_NODES_ANNOTATION)
                 .and_then(|(v, span)| v.trim().parse::<u64>().ok().map(|n| (n, obj.loc(span))));
             let copies = declared.as_ref().map_or(options.cluster.nodes, |(n, _)| *n);
-            FanOut { copies, per_node: true, basis: Basis::DaemonSet { restricted: w.pod.node_restricted, declared } }
+            FanOut {
+                copies,
+                per_node: true,
+                basis: FanOutBasis::DaemonSet { restricted: w.pod.node_restricted, declared },
+            }
         }
-        WorkloadKind::Pod => FanOut { copies: 1, per_node: false, basis: Basis::Pod },
+        WorkloadKind::Pod => FanOut { copies: 1, per_node: false, basis: FanOutBasis::Pod },
         WorkloadKind::Job | WorkloadKind::CronJob => {
             let n = w.replicas.as_ref().map_or(1, |r| r.value.max(0) as u64);
-            replicated(n, Basis::Parallelism(w.replicas.as_ref().map(|r| obj.loc(r.span))))
+            replicated(n, FanOutBasis::Parallelism(w.replicas.as_ref().map(|r| obj.loc(r.span))))
         }
         _ => {
             if let Some(hpa) = inv.hpa_for(obj.ns(), &obj.kind, &obj.name) {
-                return replicated(hpa.max_replicas.max(0) as u64, Basis::Hpa(hpa.max_location));
+                return replicated(hpa.max_replicas.max(0) as u64, FanOutBasis::Hpa(hpa.max_location));
             }
             let n = w.replicas.as_ref().map_or(1, |r| r.value.max(0) as u64);
-            replicated(n, Basis::Replicas(w.replicas.as_ref().map(|r| obj.loc(r.span))))
+            replicated(n, FanOutBasis::Replicas(w.replicas.as_ref().map(|r| obj.loc(r.span))))
         }
     }
 }
@@ -138,5 +172,5 @@ fn identity(inv: &Inventory, w: &Workload, obj: &Object) -> Identity {
         Some(loc) if !projected_token => Token::Disabled(loc),
         _ => Token::Mounted,
     };
-    Identity { namespace, service_account, field, token }
+    Identity { namespace, service_account, field, token, shared_with: Vec::new() }
 }

@@ -3,7 +3,7 @@
 //! Profiles produce them from an agent's configuration; the behaviour layer
 //! infers them for agents no profile knows; cost and the rules read them.
 
-use crate::kube::resources::{self, ResourceInfo};
+use crate::kube::resources::{self, NodeFilter, ResourceInfo};
 use crate::source::Location;
 
 #[derive(Clone, Debug)]
@@ -16,10 +16,85 @@ pub struct ApiCall {
     /// Reads single objects by name.
     pub get: bool,
     pub scope: CallScope,
-    /// True when the call is assumed from the grants alone.
-    pub inferred: bool,
-    /// What in the agent's configuration makes the call (profiles only).
+    /// What the call rests on.
+    pub basis: Basis,
+    /// What makes the call: the agent's configuration key (profiles), the
+    /// owner's declaration (declared calls). `None` for inferred calls.
     pub origin: Option<CallOrigin>,
+}
+
+/// What a call attributed to a workload rests on. A grant says what an
+/// agent *may* call; only a profile, a declaration or an observation says
+/// what it *does*.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Basis {
+    /// A profile read the agent's configuration (`origin` names the key).
+    Profile,
+    /// The workload's owner declared it (`apiload.dev/api-calls`).
+    Declared,
+    /// The API server's audit log showed it.
+    Observed,
+    /// The grants and the manifest's signals only.
+    Inferred(Inference),
+}
+
+impl Basis {
+    /// As the JSON output names it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Basis::Profile => "profile",
+            Basis::Declared => "declared",
+            Basis::Observed => "observed",
+            Basis::Inferred(_) => "inferred",
+        }
+    }
+
+    /// Known to be made (not merely permitted).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Basis::Inferred(_))
+    }
+}
+
+/// What can be told of a call inferred from a grant.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Inference {
+    /// Nothing lets the copies ask for less: the API server cannot filter the
+    /// collection by node, or the workload is not told its node name. If the
+    /// call is made, it covers its whole scope.
+    Unscoped,
+    /// The workload is told its node name and the API server filters this
+    /// collection by node: each copy can ask for its own node's objects only.
+    NodeScopable { identity: NodeIdentity, filter: NodeFilter },
+    /// The ServiceAccount is shared with other workloads and the workload is
+    /// not told its node name: the grant may be theirs, and nothing shows
+    /// that this workload calls the API at all.
+    SharedIdentity { with: Vec<String> },
+}
+
+/// How a workload knows which node it runs on.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NodeIdentity {
+    /// An environment variable set from `fieldRef: spec.nodeName`, whatever its name.
+    Env { variable: Box<str>, location: Location },
+    /// `hostNetwork: true`: the pod's host name is the node's, which is the
+    /// node's name unless the kubelet overrides it (`--hostname-override`).
+    HostNetwork { location: Location },
+}
+
+impl NodeIdentity {
+    pub fn location(&self) -> Location {
+        match self {
+            NodeIdentity::Env { location, .. } | NodeIdentity::HostNetwork { location } => *location,
+        }
+    }
+
+    /// "its node name (`NODE_NAME` from `spec.nodeName`)".
+    pub fn describe(&self) -> String {
+        match self {
+            NodeIdentity::Env { variable, .. } => format!("its node name (`{variable}` from `spec.nodeName`)"),
+            NodeIdentity::HostNetwork { .. } => "its node name (the host name, as it uses the host network)".into(),
+        }
+    }
 }
 
 /// Why a profiled agent makes a call.
@@ -62,10 +137,35 @@ impl ApiCall {
 
     /// A fan-out the rules report: of a namespaced collection, a collection
     /// that grows with the cluster, or one the catalog does not know (a
-    /// small fixed-size cluster-scoped collection such as Namespaces or
-    /// StorageClasses is left to the estimate).
+    /// small fixed-size cluster-scoped collection such as StorageClasses is
+    /// left to the estimate) — and one that can be shown: known to be made,
+    /// or inferred with nothing that lets the copies ask for less.
     pub fn reportable_fanout(&self) -> bool {
+        self.sizeable_fanout()
+            && matches!(
+                self.basis,
+                Basis::Profile | Basis::Declared | Basis::Observed | Basis::Inferred(Inference::Unscoped)
+            )
+    }
+
+    /// A fan-out inferred from a grant that the copies could avoid, or that
+    /// may not be this workload's at all: not something apiload can show.
+    pub fn unverified_fanout(&self) -> bool {
+        self.sizeable_fanout()
+            && matches!(self.basis, Basis::Inferred(Inference::NodeScopable { .. } | Inference::SharedIdentity { .. }))
+    }
+
+    fn sizeable_fanout(&self) -> bool {
         self.fans_out() && resources::is_sizeable(self.info)
+    }
+
+    /// "LIST and WATCH" / "WATCH" / "LIST".
+    pub fn verbs(&self) -> &'static str {
+        match (self.list, self.watch) {
+            (true, true) => "LIST and WATCH",
+            (false, true) => "WATCH",
+            _ => "LIST",
+        }
     }
 }
 

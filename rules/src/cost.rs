@@ -30,7 +30,7 @@ use crate::options::ClusterProfile;
 const LEASE_RETRY_SECONDS: f64 = 2.0;
 
 /// What the engine assumes for a collection the catalog does not know.
-const UNKNOWN: ResourceInfo = ResourceInfo {
+pub const UNKNOWN: ResourceInfo = ResourceInfo {
     group: "",
     resource: "",
     kind: "",
@@ -219,7 +219,7 @@ mod tests {
             watch: true,
             get: false,
             scope,
-            inferred: true,
+            basis: crate::calls::Basis::Inferred(crate::calls::Inference::Unscoped),
             origin: None,
         }
     }

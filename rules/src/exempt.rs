@@ -15,6 +15,7 @@
 use crate::diagnostic::{Diagnostic, ObjectRef};
 use crate::inventory::Inventory;
 use crate::object::Object;
+use crate::options::AnnotationPolicy;
 use crate::rbac::LabelSelector;
 use crate::rules::{self, expired_exemption, ineffective_exemption, unused_exemption};
 use crate::source::Location;
@@ -64,34 +65,6 @@ pub fn civil_date(days: i64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// Where annotation exemptions count.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AnnotationPolicy {
-    Everywhere,
-    Namespaces(Vec<String>),
-    Nowhere,
-}
-
-impl AnnotationPolicy {
-    pub fn from_list(list: &[String]) -> AnnotationPolicy {
-        if list.iter().any(|n| n == "*") {
-            AnnotationPolicy::Everywhere
-        } else if list.is_empty() {
-            AnnotationPolicy::Nowhere
-        } else {
-            AnnotationPolicy::Namespaces(list.to_vec())
-        }
-    }
-
-    fn allows(&self, ns: &str) -> bool {
-        match self {
-            AnnotationPolicy::Everywhere => true,
-            AnnotationPolicy::Namespaces(list) => list.iter().any(|n| n == ns),
-            AnnotationPolicy::Nowhere => false,
-        }
-    }
 }
 
 /// How exemptions are applied to one analysis.

@@ -39,9 +39,10 @@ pub mod workload;
 // Layer 3 — the inventory: every object indexed for the joins.
 pub mod inventory;
 // Layer 4 — agent knowledge: agents' configuration languages, the API calls
-// they make, and the profiles that say which.
+// they make, and what says which: profiles and owners' declarations.
 pub mod agent_config;
 pub mod calls;
+pub mod declared;
 pub mod profile;
 // Layer 5 — analysis: per workload, what it may call (access), what it
 // will call (behaviour), how many copies (analysis), what that costs.
@@ -122,7 +123,7 @@ impl Input {
     pub fn analyze(self, sources: &Sources) -> Report {
         let Input { options, profiles, exemptions, objects, mut diagnostics } = self;
         let inventory = Inventory::build(objects, &mut diagnostics);
-        let analyses = analysis::analyze_workloads(sources, &inventory, &profiles, &options);
+        let analyses = analysis::analyze_workloads(sources, &inventory, &profiles, &options, &exemptions.annotations);
         let ctx = rules::Context { sources, inventory: &inventory, analyses: &analyses, options: &options };
         for rule in rules::CHECKS {
             if options.rule_enabled(rule.info.id) {

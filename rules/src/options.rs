@@ -152,3 +152,34 @@ impl Default for Options {
         }
     }
 }
+
+/// Where the annotations of a workload count: its exemptions
+/// (`apiload.dev/exempt`) and its declared calls (`apiload.dev/api-calls`).
+/// The webhook trusts them nowhere unless the cluster admin's configuration
+/// names namespaces, so that whoever may edit a workload cannot vouch for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AnnotationPolicy {
+    Everywhere,
+    Namespaces(Vec<String>),
+    Nowhere,
+}
+
+impl AnnotationPolicy {
+    pub fn from_list(list: &[String]) -> AnnotationPolicy {
+        if list.iter().any(|n| n == "*") {
+            AnnotationPolicy::Everywhere
+        } else if list.is_empty() {
+            AnnotationPolicy::Nowhere
+        } else {
+            AnnotationPolicy::Namespaces(list.to_vec())
+        }
+    }
+
+    pub fn allows(&self, ns: &str) -> bool {
+        match self {
+            AnnotationPolicy::Everywhere => true,
+            AnnotationPolicy::Namespaces(list) => list.iter().any(|n| n == ns),
+            AnnotationPolicy::Nowhere => false,
+        }
+    }
+}

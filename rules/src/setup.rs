@@ -9,7 +9,8 @@
 //! profile folders it names are read by the front end in between:
 //! [`Settings::parse`], then [`Setup::build`].
 
-use crate::exempt::{AnnotationPolicy, ExemptionPolicy};
+use crate::exempt::ExemptionPolicy;
+use crate::options::AnnotationPolicy;
 use crate::options::Options;
 use crate::profile::ProfileSet;
 use crate::settings::Settings;

@@ -94,7 +94,8 @@ pub struct PodSpec {
     /// `serviceAccountName`, or the deprecated `serviceAccount` when that is all there is.
     pub service_account: Option<Spanned<Box<str>>>,
     pub automount_token: Option<Spanned<bool>>,
-    pub host_network: bool,
+    /// `hostNetwork: true`, and where.
+    pub host_network: Option<Span>,
     /// `nodeSelector` or required node affinity: the DaemonSet runs on a subset of nodes.
     pub node_restricted: bool,
     pub containers: Vec<Container>,
@@ -354,7 +355,7 @@ fn read_pod_spec(f: &Fields<'_>) -> FieldResult<PodSpec> {
         span: f.node.span,
         service_account,
         automount_token: f.bool("automountServiceAccountToken")?,
-        host_network: f.bool("hostNetwork")?.is_some_and(|b| b.value),
+        host_network: f.bool("hostNetwork")?.filter(|b| b.value).map(|b| b.span),
         node_restricted,
         containers,
         volumes,
@@ -482,4 +483,21 @@ fn read_volume(f: &Fields<'_>) -> FieldResult<Volume> {
         VolumeSource::Other
     };
     Ok(Volume { name, source })
+}
+
+/// The controller that owns an object, when it is one whose objects the
+/// state judges through their owner (a Deployment's ReplicaSets, a
+/// CronJob's Jobs, any controller's Pods).
+pub fn controlling_owner(obj: &Object) -> Option<String> {
+    let owners = obj.node.path(&["metadata", "ownerReferences"])?.as_seq()?;
+    let owner = owners.iter().find(|o| o.get("controller").and_then(|c| c.as_bool()) == Some(true))?;
+    let kind = owner.get("kind")?.as_str()?;
+    let name = owner.get("name").and_then(|n| n.as_str()).unwrap_or("");
+    let judged_through_owner = match &*obj.kind {
+        "Pod" => true,
+        "ReplicaSet" => kind == "Deployment",
+        "Job" => kind == "CronJob",
+        _ => false,
+    };
+    judged_through_owner.then(|| format!("{kind} {}/{name}", obj.ns()))
 }

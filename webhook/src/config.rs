@@ -4,7 +4,8 @@
 //! the namespaces the configuration lists (none when it lists none), so that
 //! whoever may edit a DaemonSet cannot exempt it by themselves.
 
-use apiload_rules::exempt::{AnnotationPolicy, ExemptionPolicy};
+use apiload_rules::exempt::ExemptionPolicy;
+use apiload_rules::options::AnnotationPolicy;
 use apiload_rules::profile::ProfileSet;
 use apiload_rules::settings::Settings;
 use apiload_rules::setup::{self, Flags, Setup};

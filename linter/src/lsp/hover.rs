@@ -3,7 +3,7 @@
 
 use super::convert;
 use super::snapshot::Snapshot;
-use apiload_rules::analysis::Basis;
+use apiload_rules::analysis::FanOutBasis;
 use apiload_rules::cost::{self, ClientRate};
 use apiload_rules::text::thousands;
 use apiload_rules::{Object, WorkloadAnalysis};
@@ -28,17 +28,17 @@ pub fn hover(snap: &Snapshot, slot: usize, pos: Position) -> Option<Hover> {
 
 fn basis(a: &WorkloadAnalysis) -> String {
     match &a.fanout.basis {
-        Basis::DaemonSet { declared: Some((n, _)), .. } => {
+        FanOutBasis::DaemonSet { declared: Some((n, _)), .. } => {
             format!("{} copies, declared by `apiload.dev/expected-nodes`", thousands(*n))
         }
-        Basis::DaemonSet { restricted: true, .. } => {
+        FanOutBasis::DaemonSet { restricted: true, .. } => {
             "one per node (a node selector narrows it to nodes the input does not show: counted as every node)".into()
         }
-        Basis::DaemonSet { .. } => "one per node".into(),
-        Basis::Replicas(_) => "its replicas".into(),
-        Basis::Hpa(_) => "its HorizontalPodAutoscaler's `maxReplicas`".into(),
-        Basis::Parallelism(_) => "its parallelism".into(),
-        Basis::Pod => "a single Pod".into(),
+        FanOutBasis::DaemonSet { .. } => "one per node".into(),
+        FanOutBasis::Replicas(_) => "its replicas".into(),
+        FanOutBasis::Hpa(_) => "its HorizontalPodAutoscaler's `maxReplicas`".into(),
+        FanOutBasis::Parallelism(_) => "its parallelism".into(),
+        FanOutBasis::Pod => "a single Pod".into(),
     }
 }
 

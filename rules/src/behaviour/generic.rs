@@ -1,129 +1,116 @@
-//! Behaviour of agents no profile knows: grants are assumed used, and a node
-//! name handed to the agent scopes it.
+//! Behaviour of agents no profile knows: a call inferred from each grant,
+//! with what the manifest tells of it.
+//!
+//! A grant says what a workload *may* call, not what it does. Per granted
+//! collection:
+//! - Leases the identity may also write are its own locks (leader election,
+//!   node heartbeats), which client-go reads and renews by name: not assumed
+//!   to be listed or watched.
+//! - Namespaces the workload is told to watch (`--watch-namespace`,
+//!   `WATCH_NAMESPACE`, …) limit namespaced collections to them.
+//! - Otherwise the call covers what the grant covers, and one of:
+//!   - the workload is told its node name and the API server filters the
+//!     collection by node (`kube::resources::node_filter`): each copy *can*
+//!     ask for its own node's objects only — unverified;
+//!   - its ServiceAccount is shared with other workloads and it is not told
+//!     its node name: the grant may be theirs — unverified;
+//!   - neither: nothing lets the copies ask for less, so a use covers the
+//!     whole collection.
 
-use super::{Behaviour, NodeScope};
-use crate::access::Access;
-use crate::agent_config::resolve::{self, TextOrigin};
-use crate::calls::{ApiCall, CallScope};
+use super::Behaviour;
+use crate::access::{Access, CollectionAccess};
+use crate::agent_config::resolve;
+use crate::calls::{ApiCall, Basis, CallScope, Inference, NodeIdentity};
 use crate::inventory::Inventory;
+use crate::kube::resources;
 use crate::object::Object;
 use crate::profile::ClientLimits;
-use crate::source::{Location, Sources};
-use crate::workload::{EnvSource, RefKind, VolumeSource, Workload};
+use crate::workload::{EnvSource, Workload};
 
-pub fn infer(sources: &Sources, inv: &Inventory, w: &Workload, obj: &Object, access: &Access) -> Behaviour {
-    let node_scope = node_name_handed(sources, inv, w, obj);
+/// Flags and variables controllers use to limit their watches to some
+/// namespaces; an empty value means all of them. `--watch-namespace`:
+/// ingress-nginx, Kong; `--watch-namespaces`: Contour; `--namespaces`:
+/// prometheus-operator, kube-state-metrics; `WATCH_NAMESPACE`: operators
+/// scaffolded by operator-sdk (comma-separated for several).
+const NAMESPACE_FLAGS: &[&str] = &["--watch-namespace", "--watch-namespaces", "--namespaces"];
+const NAMESPACE_VARIABLES: &[&str] = &["WATCH_NAMESPACE"];
+
+/// The calls of a workload whose containers no profile explains. `shared_with`
+/// names the other workloads running as its ServiceAccount.
+pub fn infer(inv: &Inventory, w: &Workload, obj: &Object, access: &Access, shared_with: &[String]) -> Behaviour {
+    let node_identity = node_identity(w, obj);
+    let watched_namespaces = watched_namespaces(inv, w, obj);
     let calls = access
         .collections
         .values()
-        .map(|c| ApiCall {
-            group: c.group.clone(),
-            resource: c.resource.clone(),
-            info: c.info,
-            list: c.list,
-            watch: c.watch,
-            get: false,
-            scope: if !c.cluster_wide {
-                CallScope::Namespaces(c.namespaces.clone())
-            } else if node_scope.is_some() {
-                CallScope::Node
-            } else {
-                CallScope::Cluster
-            },
-            inferred: true,
-            origin: None,
+        .filter(|c| !is_own_lock(access, c))
+        .map(|c| {
+            let scope = match (&watched_namespaces, c.cluster_wide) {
+                (_, false) => CallScope::Namespaces(c.namespaces.clone()),
+                (Some(ns), true) if c.info.is_none_or(|i| i.namespaced) => CallScope::Namespaces(ns.clone()),
+                _ => CallScope::Cluster,
+            };
+            let filter = resources::node_filter(&c.group, &c.resource);
+            let inference = match (&node_identity, filter) {
+                (Some(identity), Some(filter)) => Inference::NodeScopable { identity: identity.clone(), filter },
+                (None, _) if !shared_with.is_empty() => Inference::SharedIdentity { with: shared_with.to_vec() },
+                _ => Inference::Unscoped,
+            };
+            ApiCall {
+                group: c.group.clone(),
+                resource: c.resource.clone(),
+                info: c.info,
+                list: c.list,
+                watch: c.watch,
+                get: false,
+                scope,
+                basis: Basis::Inferred(inference),
+                origin: None,
+            }
         })
         .collect();
-    Behaviour { calls, node_scope, ..Behaviour::default() }
+    Behaviour { calls, node_identity, ..Behaviour::default() }
 }
 
-/// Finds where a container hands itself the node name: a `$(VAR)` in its
-/// command or args, a field selector built in an env value, or a reference
-/// to the variable in a ConfigMap or Secret it mounts — where `VAR` comes
-/// from `fieldRef: spec.nodeName`.
-pub fn node_name_handed(sources: &Sources, inv: &Inventory, w: &Workload, obj: &Object) -> Option<NodeScope> {
+/// Leases the identity may write: the leader-election or heartbeat locks it
+/// renews by name (client-go's `leaderelection`), not a collection it watches.
+fn is_own_lock(access: &Access, c: &CollectionAccess) -> bool {
+    &*c.group == "coordination.k8s.io" && &*c.resource == "leases" && access.writes(&c.group, &c.resource)
+}
+
+/// How the workload knows its node: an environment variable from
+/// `fieldRef: spec.nodeName` in any container (whatever its name: agents read
+/// the variable they define), or the host network.
+pub fn node_identity(w: &Workload, obj: &Object) -> Option<NodeIdentity> {
+    let from_env = w.containers().flat_map(|c| &c.env).find_map(|e| match &e.source {
+        EnvSource::FieldRef(path) if &**path == "spec.nodeName" => {
+            Some(NodeIdentity::Env { variable: e.name.value.clone(), location: obj.loc(e.name.span) })
+        }
+        _ => None,
+    });
+    from_env.or_else(|| w.pod.host_network.map(|span| NodeIdentity::HostNetwork { location: obj.loc(span) }))
+}
+
+/// The namespaces the workload is told to watch, when it is: the values of
+/// the conventional flags and variables, the pod's own namespace for
+/// `fieldRef: metadata.namespace`.
+fn watched_namespaces(inv: &Inventory, w: &Workload, obj: &Object) -> Option<Vec<Box<str>>> {
+    let names: Vec<String> = NAMESPACE_FLAGS.iter().map(|f| f.to_string()).collect();
     for c in w.containers() {
-        let vars: Vec<&str> = c
-            .env
-            .iter()
-            .filter(|e| matches!(&e.source, EnvSource::FieldRef(p) if &**p == "spec.nodeName"))
-            .map(|e| &*e.name.value)
+        let env = resolve::environment(inv, obj, c);
+        let args = crate::profile::command_line(obj, c, &env);
+        let value = crate::profile::flag_value(&args, &names).map(|(v, _)| v).or_else(|| {
+            env.iter().find(|e| NAMESPACE_VARIABLES.contains(&e.name.as_str())).and_then(|e| e.value.clone())
+        });
+        let Some(value) = value else { continue };
+        let list: Vec<Box<str>> = value
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| if n == "@metadata.namespace@" { obj.ns().into() } else { n.into() })
             .collect();
-        for var in vars {
-            let reference = format!("$({var})");
-            if let Some(arg) = c.command.iter().chain(&c.args).find(|a| a.value.contains(&reference)) {
-                return Some(NodeScope { variable: var.into(), location: obj.loc(arg.span) });
-            }
-            let selector = format!("spec.nodeName={reference}");
-            for e in &c.env {
-                if let EnvSource::Value(v) = &e.source
-                    && v.value.contains(&selector)
-                {
-                    return Some(NodeScope { variable: var.into(), location: obj.loc(v.span) });
-                }
-            }
-            if let Some(location) = referenced_in_mounts(sources, inv, w, obj, c, var) {
-                return Some(NodeScope { variable: var.into(), location });
-            }
-        }
-    }
-    None
-}
-
-/// The forms agents' configuration languages use to read an environment variable.
-fn reference_at(text: &str, var: &str) -> Option<usize> {
-    let forms = [
-        format!("${{{var}}}"),
-        format!("${{env:{var}}}"),
-        format!("${{{var}:"),
-        format!("$({var})"),
-        format!("#{{ENV['{var}']}}"),
-        format!("#{{ENV[\"{var}\"]}}"),
-        format!("env(\"{var}\")"),
-    ];
-    forms.iter().filter_map(|f| text.find(f.as_str())).min()
-}
-
-fn referenced_in_mounts(
-    sources: &Sources,
-    inv: &Inventory,
-    w: &Workload,
-    obj: &Object,
-    c: &crate::workload::Container,
-    var: &str,
-) -> Option<Location> {
-    for m in &c.volume_mounts {
-        let Some(volume) = w.pod.volumes.iter().find(|v| v.name == m.name) else { continue };
-        let refs: Vec<(RefKind, &str)> = match &volume.source {
-            VolumeSource::Ref { kind, name, .. } => vec![(*kind, &**name)],
-            VolumeSource::Projected { sources, .. } => sources.iter().map(|s| (s.kind, &*s.name)).collect(),
-            _ => continue,
-        };
-        for (kind, name) in refs {
-            let holder = match kind {
-                RefKind::ConfigMap => inv.config_map(obj.ns(), name),
-                RefKind::Secret => inv.secret(obj.ns(), name),
-            };
-            let Some(holder) = holder else { continue };
-            for key in ["data", "stringData"] {
-                for e in holder.node.get(key).and_then(|d| d.as_map()).unwrap_or(&[]) {
-                    let text = match (kind, key) {
-                        (RefKind::Secret, "data") => {
-                            e.value.as_str().and_then(resolve::base64_decode).and_then(|b| String::from_utf8(b).ok())
-                        }
-                        _ => e.value.as_str().map(str::to_string),
-                    };
-                    let Some(text) = text else { continue };
-                    if let Some(at) = reference_at(&text, var) {
-                        return Some(match (kind, key) {
-                            // Decoded bytes: the key is as precise as it gets.
-                            (RefKind::Secret, "data") => holder.loc(e.key_span),
-                            _ => TextOrigin::Scalar { location: holder.loc(e.value.span) }.locate(sources, &text, at),
-                        });
-                    }
-                }
-            }
-        }
+        // An empty value is the conventions' "all namespaces".
+        return (!list.is_empty()).then_some(list);
     }
     None
 }

@@ -1,13 +1,11 @@
-//! What a workload's API client will actually call.
+//! What a workload's API client will actually call, and on what basis.
 //!
 //! Permission is capability, not behaviour. For containers an agent profile
 //! recognises, the profile reads the agent's configuration and says what it
-//! calls (see `crate::profile`). For the rest, every collection the workload
-//! may list or watch is assumed used, in the scope it was granted — unless
-//! its node name from the downward API (`fieldRef: spec.nodeName`) is handed
-//! to it, in its arguments or in a configuration file it mounts, which is
-//! taken as scoping its calls to its node. Merely defining the variable
-//! proves nothing.
+//! calls (basis `profile`, see `crate::profile`). For the rest, a call is
+//! inferred from each grant (basis `inferred`, see `generic`), with what the
+//! manifest tells of it: whether the copies could ask for their own node's
+//! objects only, or whether the grant may be another workload's.
 
 mod generic;
 
@@ -15,17 +13,22 @@ use crate::access::Access;
 use crate::inventory::Inventory;
 use crate::object::Object;
 use crate::profile::{self, AgentRun, ClientLimits, ProfileSet};
-use crate::source::{Location, Sources};
+use crate::source::Sources;
 use crate::workload::Workload;
 
-use crate::calls::{ApiCall, CallScope};
-pub use generic::{generic_client_limits, node_name_handed};
+use crate::calls::{ApiCall, CallScope, NodeIdentity};
+use crate::declared::{self, Declaration};
+use crate::options::AnnotationPolicy;
+pub use generic::{generic_client_limits, node_identity};
 
 #[derive(Clone, Debug, Default)]
 pub struct Behaviour {
     pub calls: Vec<ApiCall>,
-    /// Evidence that the workload is told its node name and uses it (unknown agents).
-    pub node_scope: Option<NodeScope>,
+    /// How the workload knows its node, when calls are inferred for it.
+    pub node_identity: Option<NodeIdentity>,
+    /// The owner's declaration (`apiload.dev/api-calls`), and whether it
+    /// counts here (where annotations are trusted).
+    pub declaration: Option<(Declaration, bool)>,
     /// Containers recognised by a profile, and what the profile made of them.
     pub agents: Vec<AgentRun>,
     /// The client rate limit of the container that talks to the API the most.
@@ -39,24 +42,27 @@ impl Behaviour {
     }
 }
 
-#[derive(Clone, Debug)]
-pub struct NodeScope {
-    /// The environment variable holding the node name.
-    pub variable: Box<str>,
-    /// Where it is handed to the agent.
-    pub location: Location,
+/// What the analysis knows of a workload before its behaviour.
+pub struct Subject<'a> {
+    pub workload: &'a Workload,
+    pub object: &'a Object,
+    pub access: &'a Access,
+    /// The other workloads running as its ServiceAccount.
+    pub shared_with: &'a [String],
 }
 
-/// Infers the calls of a workload's containers.
+/// Infers the calls of a workload's containers. `annotations` says where
+/// the owner's declaration counts.
 pub fn infer(
     sources: &Sources,
     inv: &Inventory,
     profiles: &ProfileSet,
-    w: &Workload,
-    obj: &Object,
-    access: &Access,
+    subject: &Subject<'_>,
+    annotations: &AnnotationPolicy,
 ) -> Behaviour {
+    let Subject { workload: w, object: obj, access, shared_with } = *subject;
     let mut b = Behaviour::default();
+    let declaration = declared::read(w, obj);
     let mut fallback = false;
     for c in w.containers() {
         let command = c.command.first().or(c.args.first()).map(|a| &*a.value).filter(|a| !a.starts_with('-'));
@@ -65,12 +71,17 @@ pub fn infer(
         fallback |= run.fallback;
         b.agents.push(run);
     }
-    // Containers a profile recognised account for the pod's calls; unknown
-    // sidecars of a known agent are not assumed to use its grants.
-    if b.agents.is_empty() || fallback {
-        let generic = generic::infer(sources, inv, w, obj, access);
+    let trusted = declaration.as_ref().is_some_and(|_| annotations.allows(obj.ns()));
+    if let Some(d) = declaration.as_ref().filter(|_| trusted) {
+        // The owner's word replaces inference; a declared call the grants do
+        // not allow is refused by the API server (AL109 says so).
+        b.calls.extend(d.calls.iter().filter(|c| granted(access, c)).cloned());
+    } else if b.agents.is_empty() || fallback {
+        // Containers a profile recognised account for the pod's calls;
+        // unknown sidecars of a known agent are not assumed to use its grants.
+        let generic = generic::infer(inv, w, obj, access, shared_with);
         b.calls.extend(generic.calls);
-        b.node_scope = generic.node_scope;
+        b.node_identity = generic.node_identity;
     }
     for run in &b.agents {
         if !run.fallback {
@@ -78,6 +89,7 @@ pub fn infer(
         }
     }
     b.client = pick_client(&b.agents).unwrap_or_else(|| generic_client_limits(inv, w, obj));
+    b.declaration = declaration.map(|d| (d, trusted));
     b
 }
 
@@ -88,7 +100,7 @@ fn pick_client(agents: &[AgentRun]) -> Option<ClientLimits> {
 
 /// Whether the identity may make the call at all; a call the API server
 /// refuses costs little and is not a fan-out.
-fn granted(access: &Access, call: &ApiCall) -> bool {
+pub fn granted(access: &Access, call: &ApiCall) -> bool {
     if call.get && !call.list && !call.watch || call.scope == CallScope::Object {
         return true;
     }

@@ -193,7 +193,53 @@ pub static CATALOG: &[ResourceInfo] = &[
     r("resource.k8s.io", "resourceslices", "ResourceSlice", false, PerNode(1.0), 3_000.0, 0.1),
     r("resource.k8s.io", "resourceclaims", "ResourceClaim", true, PerPod(0.05), 2_000.0, 2.0),
     r("resource.k8s.io", "deviceclasses", "DeviceClass", false, Fixed(5.0), 1_000.0, 0.0),
+    r("resource.k8s.io", "resourceclaimtemplates", "ResourceClaimTemplate", true, PerNamespace(0.1), 1_000.0, 0.0),
+    r("resource.k8s.io", "devicetaintrules", "DeviceTaintRule", false, Fixed(5.0), 1_000.0, 0.0),
+    // the rest of the built-in groups: small, fixed-size collections
+    r("coordination.k8s.io", "leasecandidates", "LeaseCandidate", true, Fixed(20.0), 500.0, 60.0),
+    r("certificates.k8s.io", "clustertrustbundles", "ClusterTrustBundle", false, Fixed(5.0), 4_000.0, 0.0),
+    r(
+        "admissionregistration.k8s.io",
+        "validatingadmissionpolicybindings",
+        "ValidatingAdmissionPolicyBinding",
+        false,
+        Fixed(20.0),
+        1_000.0,
+        0.01,
+    ),
+    r(
+        "admissionregistration.k8s.io",
+        "mutatingadmissionpolicies",
+        "MutatingAdmissionPolicy",
+        false,
+        Fixed(20.0),
+        3_000.0,
+        0.01,
+    ),
+    r(
+        "admissionregistration.k8s.io",
+        "mutatingadmissionpolicybindings",
+        "MutatingAdmissionPolicyBinding",
+        false,
+        Fixed(20.0),
+        1_000.0,
+        0.01,
+    ),
+    r(
+        "storagemigration.k8s.io",
+        "storageversionmigrations",
+        "StorageVersionMigration",
+        false,
+        Fixed(5.0),
+        1_000.0,
+        0.0,
+    ),
+    r("internal.apiserver.k8s.io", "storageversions", "StorageVersion", false, Fixed(100.0), 1_000.0, 0.0),
     // Cilium (cilium.io): CiliumEndpoints follow pods, CiliumNodes follow nodes.
+    // node-feature-discovery: one NodeFeature per node and producer (nfd-worker,
+    // NVIDIA's gpu-feature-discovery), labelled with its node.
+    r("nfd.k8s-sigs.io", "nodefeatures", "NodeFeature", true, PerNode(1.0), 6_000.0, 0.1),
+    r("nfd.k8s-sigs.io", "nodefeaturerules", "NodeFeatureRule", false, Fixed(10.0), 2_000.0, 0.0),
     r("cilium.io", "ciliumendpoints", "CiliumEndpoint", true, PerPod(1.0), 2_500.0, 4.0),
     r("cilium.io", "ciliumendpointslices", "CiliumEndpointSlice", false, PerPod(0.01), 25_000.0, 4.0),
     r("cilium.io", "ciliumnodes", "CiliumNode", false, PerNode(1.0), 4_000.0, 6.0),
@@ -242,12 +288,57 @@ pub static CATALOG: &[ResourceInfo] = &[
     ),
 ];
 
+/// How the API server can restrict a LIST or watch of a collection to the
+/// objects of one node, so that an agent told its node name can ask for only
+/// its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeFilter {
+    /// A field selector on a field holding the node's name, indexed by the
+    /// watch cache (`spec.nodeName` of Pods, `pkg/registry/core/pod/storage`;
+    /// of ResourceSlices, `pkg/registry/resource/resourceslice/strategy.go`).
+    Field(&'static str),
+    /// Objects named after their node: `metadata.name=<node>`, a field
+    /// selector every resource supports, and since Kubernetes 1.27 served by
+    /// the watch cache's name partitioning (Nodes, CSINodes, CiliumNodes).
+    Name,
+    /// A label holding the node's name, selected server-side (the API server
+    /// still evaluates it over the whole collection, but each copy receives
+    /// only its own objects): NodeFeatures' `nfd.node.kubernetes.io/node-name`.
+    Label(&'static str),
+}
+
+impl NodeFilter {
+    /// The selector a copy would send, with `<node>` for its node's name.
+    pub fn selector(self) -> String {
+        match self {
+            NodeFilter::Field(f) => format!("fieldSelector={f}=<node>"),
+            NodeFilter::Name => "fieldSelector=metadata.name=<node>".into(),
+            NodeFilter::Label(l) => format!("labelSelector={l}=<node>"),
+        }
+    }
+}
+
+/// How (if at all) the API server filters a collection by node. Only these:
+/// Services, EndpointSlices, Namespaces, ConfigMaps, Events and custom
+/// resources the catalog does not know cannot be restricted to one node.
+pub fn node_filter(group: &str, resource: &str) -> Option<NodeFilter> {
+    match (group, resource) {
+        ("", "pods") | ("resource.k8s.io", "resourceslices") => Some(NodeFilter::Field("spec.nodeName")),
+        ("", "nodes") | ("storage.k8s.io", "csinodes") | ("cilium.io", "ciliumnodes") | ("metrics.k8s.io", "nodes") => {
+            Some(NodeFilter::Name)
+        }
+        ("nfd.k8s-sigs.io", "nodefeatures") => Some(NodeFilter::Label("nfd.node.kubernetes.io/node-name")),
+        _ => None,
+    }
+}
+
 /// Whether a collection is big enough for a per-node watch of it to be a
 /// finding: namespaced collections, and cluster-scoped ones that grow with
-/// nodes, pods or Services. Unknown collections (custom resources) count.
-/// Namespaces and fixed-size cluster configuration are left to the estimate.
+/// the cluster (nodes, pods, Services, namespaces). Unknown collections
+/// (custom resources) count. Fixed-size cluster configuration (StorageClasses,
+/// CRDs) is left to the estimate.
 pub fn is_sizeable(info: Option<&ResourceInfo>) -> bool {
-    info.is_none_or(|i| i.namespaced || matches!(i.count, Count::PerNode(_) | Count::PerPod(_) | Count::PerService(_)))
+    info.is_none_or(|i| i.namespaced || !matches!(i.count, Count::Fixed(_)))
 }
 
 /// Resources that only accept `create` (reviews, bindings): granting `list`
@@ -261,6 +352,53 @@ pub const NOT_COLLECTIONS: &[&str] = &[
     "selfsubjectrulesreviews",
     "selfsubjectreviews",
 ];
+
+/// The API groups the API server itself serves (and the metrics API, served
+/// by metrics-server everywhere): the catalog lists every resource of them,
+/// so a rule naming another resource in one of these groups grants nothing.
+const BUILT_IN_GROUPS: &[&str] = &[
+    "",
+    "admissionregistration.k8s.io",
+    "apiextensions.k8s.io",
+    "apiregistration.k8s.io",
+    "apps",
+    "authentication.k8s.io",
+    "authorization.k8s.io",
+    "autoscaling",
+    "batch",
+    "certificates.k8s.io",
+    "coordination.k8s.io",
+    "discovery.k8s.io",
+    "events.k8s.io",
+    "extensions",
+    "flowcontrol.apiserver.k8s.io",
+    "internal.apiserver.k8s.io",
+    "metrics.k8s.io",
+    "networking.k8s.io",
+    "node.k8s.io",
+    "policy",
+    "rbac.authorization.k8s.io",
+    "resource.k8s.io",
+    "scheduling.k8s.io",
+    "storage.k8s.io",
+    "storagemigration.k8s.io",
+];
+
+/// Resources built-in groups served once and no longer do, still named by
+/// old charts: not collections to watch, but not mistakes either.
+const RETIRED: &[(&str, &str)] = &[("policy", "podsecuritypolicies"), ("extensions", "podsecuritypolicies")];
+
+/// Whether a built-in API group does not serve `resource` (`apiGroups:
+/// [apps]`, `resources: [pods]`): a grant of it grants nothing. `false` for
+/// groups the catalog does not own (custom resources) and for `*`.
+pub fn not_served(group: &str, resource: &str) -> bool {
+    let base = resource.split('/').next().unwrap_or(resource);
+    BUILT_IN_GROUPS.contains(&group)
+        && base != "*"
+        && lookup(group, base).is_none()
+        && !NOT_COLLECTIONS.contains(&base)
+        && !RETIRED.contains(&(group, base))
+}
 
 /// Looks a collection up by API group and plural resource name.
 pub fn lookup(group: &str, resource: &str) -> Option<&'static ResourceInfo> {
@@ -289,6 +427,32 @@ mod tests {
                 assert!(!(a.group == b.group && a.resource == b.resource), "{} twice", a.display());
             }
         }
+    }
+
+    #[test]
+    fn node_filters_name_only_collections_the_catalog_knows() {
+        for (g, r) in
+            [("", "pods"), ("", "nodes"), ("resource.k8s.io", "resourceslices"), ("nfd.k8s-sigs.io", "nodefeatures")]
+        {
+            assert!(node_filter(g, r).is_some() && lookup(g, r).is_some(), "{g}/{r}");
+        }
+        for (g, r) in
+            [("", "services"), ("discovery.k8s.io", "endpointslices"), ("", "namespaces"), ("example.com", "widgets")]
+        {
+            assert!(node_filter(g, r).is_none(), "{g}/{r}");
+        }
+    }
+
+    #[test]
+    fn resources_a_built_in_group_does_not_serve() {
+        assert!(not_served("apps", "pods"));
+        assert!(not_served("", "deployments"));
+        assert!(!not_served("apps", "deployments"));
+        assert!(!not_served("", "pods/log"));
+        assert!(!not_served("", "bindings"));
+        assert!(!not_served("authorization.k8s.io", "subjectaccessreviews"));
+        assert!(!not_served("example.com", "anything"));
+        assert!(!not_served("apps", "*"));
     }
 
     #[test]

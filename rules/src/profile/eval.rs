@@ -5,7 +5,7 @@ use super::context::{Arg, ConfigDoc, Context, expand_env, parse_version, split_i
 use super::model::{ConfigSourceKind, Profile, ScopeSpec, ValueSource};
 use crate::agent_config::resolve::{self, Missing};
 use crate::agent_config::{self, Format};
-use crate::calls::{ApiCall, CallOrigin, CallScope};
+use crate::calls::{ApiCall, Basis, CallOrigin, CallScope};
 use crate::inventory::Inventory;
 use crate::kube::resources;
 use crate::object::Object;
@@ -196,7 +196,7 @@ pub fn run(
                         watch: spec.watch,
                         get: spec.get,
                         scope: scope.clone(),
-                        inferred: false,
+                        basis: Basis::Profile,
                         origin: Some(CallOrigin {
                             agent: profile.name.clone(),
                             feature: feature.clone(),

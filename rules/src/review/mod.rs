@@ -26,7 +26,8 @@
 
 mod state;
 
-pub use state::{ClusterState, ObjectKey, controlling_owner, is_state_kind};
+use crate::workload::controlling_owner;
+pub use state::{ClusterState, ObjectKey, is_state_kind};
 
 use crate::diagnostic::{Diagnostic, ObjectRef, Severity};
 use crate::exempt::{ExemptionPolicy, Suppressed};
@@ -219,6 +220,11 @@ impl ClusterState {
             (_, Links::Hpa { target }) if self.workloads().contains(target) => {
                 out.insert(target.clone());
             }
+            // A workload joining or leaving a ServiceAccount changes whether
+            // the identity is shared, and so what its grants show of the others.
+            (_, Links::Workload { service_account, .. }) => {
+                out.extend(self.workloads_of_identity(obj.ns(), service_account).into_iter().flatten().cloned())
+            }
             _ => {}
         }
     }
@@ -360,6 +366,11 @@ impl<'a> Gatherer<'a> {
         let Links::Workload { service_account, configs } = &stored.links else { return };
         let ns = &*key.namespace;
         self.add(&ObjectKey::new("ServiceAccount", ns, service_account));
+        // The other workloads running as the same ServiceAccount: whether the
+        // identity is shared decides what its grants show of this one.
+        for other in self.state.workloads_of_identity(ns, service_account).into_iter().flatten() {
+            self.add(other);
+        }
         self.add(&ObjectKey::new("Namespace", "", ns));
         let principals = [
             Principal::ServiceAccount { namespace: ns.into(), name: service_account.clone() },

@@ -4,7 +4,7 @@
 
 use crate::object::Object;
 use crate::rbac::{self, LabelSelector, Principal, RoleKind};
-use crate::workload::Workload;
+use crate::workload::{Workload, controlling_owner};
 use std::collections::{HashMap, HashSet};
 
 /// Names one object of the cluster. `namespace` is empty for cluster-scoped kinds.
@@ -28,23 +28,6 @@ impl ObjectKey {
 /// Kinds a [`ClusterState`] keeps: those the analysis of a workload reads.
 pub fn is_state_kind(kind: &str) -> bool {
     crate::kube::kinds::is_analyzed_kind(kind)
-}
-
-/// The controller that owns an object, when it is one whose objects the
-/// state judges through their owner (a Deployment's ReplicaSets, a
-/// CronJob's Jobs, any controller's Pods).
-pub fn controlling_owner(obj: &Object) -> Option<String> {
-    let owners = obj.node.path(&["metadata", "ownerReferences"])?.as_seq()?;
-    let owner = owners.iter().find(|o| o.get("controller").and_then(|c| c.as_bool()) == Some(true))?;
-    let kind = owner.get("kind")?.as_str()?;
-    let name = owner.get("name").and_then(|n| n.as_str()).unwrap_or("");
-    let judged_through_owner = match &*obj.kind {
-        "Pod" => true,
-        "ReplicaSet" => kind == "Deployment",
-        "Job" => kind == "CronJob",
-        _ => false,
-    };
-    judged_through_owner.then(|| format!("{kind} {}/{name}", obj.ns()))
 }
 
 /// What an object points at, read once when it enters the state.

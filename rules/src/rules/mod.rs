@@ -15,8 +15,11 @@ mod agent_config_unreadable;
 mod apf_kube_system_workload_high;
 mod apf_no_flowschema;
 mod broad_group_list_watch;
+mod declared_call_not_granted;
 pub mod expired_exemption;
+mod grant_of_unserved_resource;
 pub mod ineffective_exemption;
+mod invalid_call_declaration;
 mod kubelet_auth_cache_ttl;
 mod leader_election_per_node;
 mod list_bypasses_watch_cache;
@@ -24,6 +27,7 @@ mod per_node_capability_only;
 mod per_node_cluster_watch;
 mod per_node_node_watch;
 mod per_node_secret_watch;
+mod per_node_unverified_calls;
 mod per_node_wildcard_grant;
 mod rollout_herd;
 mod support;
@@ -56,12 +60,16 @@ static RAISED_ELSEWHERE: &[&RuleInfo] = &[
 pub static CHECKS: &[&Rule] = &[
     &unresolved_role_ref::RULE,
     &agent_config_unreadable::RULE,
+    &invalid_call_declaration::RULE,
     &per_node_cluster_watch::RULE,
     &per_node_node_watch::RULE,
     &per_node_capability_only::RULE,
     &per_node_wildcard_grant::RULE,
     &per_node_secret_watch::RULE,
     &broad_group_list_watch::RULE,
+    &per_node_unverified_calls::RULE,
+    &grant_of_unserved_resource::RULE,
+    &declared_call_not_granted::RULE,
     &unbounded_client::RULE,
     &rollout_herd::RULE,
     &leader_election_per_node::RULE,

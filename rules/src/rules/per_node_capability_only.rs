@@ -10,11 +10,12 @@ pub static RULE: Rule = Rule {
         category: Category::FanoutCapabilityOnly,
         severity: Severity::Warning,
         stage: Stage::Analysis,
-        summary: "A per-node workload is granted cluster-wide list/watch that it does not use cluster-wide",
+        summary: "A per-node workload is granted cluster-wide list/watch that it is known not to use cluster-wide",
         detects: "A DaemonSet (or a workload with at least `fanout_min_replicas` copies) whose \
-ServiceAccount may LIST or WATCH collections across the cluster, while its configuration scopes \
-every call to its own node (its node name from the downward API is handed to it) or, for a known \
-agent, shows that it does not make those calls at all.",
+ServiceAccount may LIST or WATCH collections across the cluster, while what is known of its calls \
+— a profile that read its configuration, its owner's declaration (`apiload.dev/api-calls`) or an \
+audit log — shows that it scopes them to its own node or does not make them at all. (Calls that \
+are only inferred from the grants are AL107's.)",
         why: "Today the copies behave; the grant is what lets one configuration change, a new agent \
 version or a different chart value turn every node into a cluster-wide watcher without any RBAC \
 review. At 5,000 nodes that change is the difference between 150,000 and 750 million pod \
@@ -31,12 +32,13 @@ spec:
   template:
     metadata:
       labels: {app: pod-metrics}
+      annotations:
+        apiload.dev/api-calls: "pods@node"
     spec:
       serviceAccountName: pod-metrics
       containers:
       - name: agent
         image: registry.example.com/pod-metrics:1.4
-        args: ["--node=$(NODE_NAME)"]
         env:
         - name: NODE_NAME
           valueFrom:
@@ -81,6 +83,9 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
         if a.behaviour.calls.iter().any(|c| c.reportable_fanout()) {
             continue; // AL101/AL102 report the real fan-out
         }
+        if a.behaviour.calls.iter().any(|c| !c.basis.is_known()) {
+            continue; // calls inferred from the grants: AL107's
+        }
         // Collections a leader-elected feature lists or watches are used (by
         // the leader), and RBAC cannot grant them to the leader only.
         let leader_uses = |c: &crate::access::CollectionAccess| {
@@ -95,53 +100,48 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
             continue;
         }
         let names: Vec<String> = granted.iter().map(|c| c.display()).collect();
-        let reason = match &a.behaviour.node_scope {
-            Some(ns) => format!(
-                "its node name (`{}` from `spec.nodeName`) is handed to it, which scopes its calls to its node",
-                ns.variable
-            ),
-            None => {
-                let mut agents: Vec<&str> = Vec::new();
-                for r in &a.behaviour.agents {
-                    if !agents.contains(&r.profile.name.as_str()) {
-                        agents.push(&r.profile.name);
-                    }
-                }
-                let scoped: Vec<String> = a
-                    .behaviour
-                    .calls
-                    .iter()
-                    .filter(|c| (c.list || c.watch) && matches!(c.scope, CallScope::Node))
-                    .map(|c| c.display())
-                    .collect();
-                let what = if scoped.is_empty() {
-                    "makes no cluster-wide list or watch".to_string()
-                } else {
-                    format!("lists and watches only its own node's {}", name_list(&scoped, 4))
-                };
-                format!(
-                    "as configured, {} {}",
-                    if agents.is_empty() { "it".to_string() } else { agents.join(" and ") },
-                    what
-                )
+        let scoped: Vec<String> = a
+            .behaviour
+            .calls
+            .iter()
+            .filter(|c| (c.list || c.watch) && matches!(c.scope, CallScope::Node))
+            .map(|c| c.display())
+            .collect();
+        let what = if scoped.is_empty() {
+            "makes no cluster-wide list or watch".to_string()
+        } else {
+            format!("lists and watches only its own node's {}", name_list(&scoped, 4))
+        };
+        let mut agents: Vec<&str> = Vec::new();
+        for r in &a.behaviour.agents {
+            if !agents.contains(&r.profile.name.as_str()) {
+                agents.push(&r.profile.name);
             }
+        }
+        let reason = match &a.behaviour.declaration {
+            Some((_, true)) if agents.is_empty() => {
+                format!("its owner declares (`{}`) that it {what}", crate::declared::CALLS_ANNOTATION)
+            }
+            _ => format!(
+                "as configured, {} {what}",
+                if agents.is_empty() { "it".to_string() } else { agents.join(" and ") }
+            ),
         };
         let mut d = Diagnostic::new(
             &RULE.info,
             ctx.identity_location(a),
             format!(
-                "{} is granted cluster-wide list/watch on {} {}, but {}: an over-grant that one configuration change turns into {} cluster-wide watchers",
+                "{} is granted cluster-wide list/watch on {} {}, but {reason}: an over-grant that one configuration change turns into {} cluster-wide watchers",
                 workload_name(ctx, a),
                 name_list(&names, 5),
                 from_every_copy(a),
-                reason,
                 thousands(a.fanout.copies),
             ),
         )
         .workload(ctx.workload(a).1.reference())
         .help(RULE.info.fix);
-        if let Some(ns) = &a.behaviour.node_scope {
-            d = d.related(ns.location, format!("node name handed to the agent as `$({})`", ns.variable));
+        if let Some((decl, true)) = &a.behaviour.declaration {
+            d = d.related(decl.location, "the owner's declaration of its calls");
         }
         for c in &a.behaviour.calls {
             if let (Some(o), CallScope::Node) = (&c.origin, &c.scope)

@@ -90,6 +90,14 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
         }
         let scale = at_scale(a, ctx);
         let tail = |e: &crate::cost::Estimate| format!("{scale} {}", estimate_phrase(e, "cluster-wide"));
-        out.push(fanout_diagnostic(&RULE.info, ctx, a, &calls, "across the whole cluster", tail));
+        let mut d = fanout_diagnostic(&RULE.info, ctx, a, &calls, "across the whole cluster", tail);
+        let unverified: Vec<&ApiCall> = a.behaviour.calls.iter().filter(|c| c.unverified_fanout()).collect();
+        if !unverified.is_empty() {
+            d.message.push_str(&format!(
+                ". It may also {} cluster-wide, which it can filter by node (unverified)",
+                verbs_by_collection(&unverified)
+            ));
+        }
+        out.push(d);
     }
 }

@@ -2,10 +2,11 @@
 
 use super::{Context, RuleInfo};
 use crate::access::GrantPath;
-use crate::analysis::{Basis, WorkloadAnalysis};
-use crate::calls::{ApiCall, CallOrigin};
+use crate::analysis::{FanOutBasis, WorkloadAnalysis};
+use crate::calls::{ApiCall, Basis, CallOrigin};
 use crate::cost::{self, Estimate, ResourceEstimate};
 use crate::diagnostic::{Diagnostic, Severity};
+use crate::kube::resources;
 use crate::options::Thresholds;
 use crate::source::Location;
 pub use crate::text::thousands;
@@ -13,10 +14,12 @@ pub use crate::text::thousands;
 /// "from every node" / "from each of its 200 replicas".
 pub fn from_every_copy(a: &WorkloadAnalysis) -> String {
     match &a.fanout.basis {
-        Basis::DaemonSet { declared: Some((n, _)), .. } => format!("from each of its {} declared nodes", thousands(*n)),
-        Basis::DaemonSet { .. } => "from every node".into(),
-        Basis::Hpa(_) => format!("from each of up to {} replicas (HPA maxReplicas)", thousands(a.fanout.copies)),
-        Basis::Parallelism(_) => {
+        FanOutBasis::DaemonSet { declared: Some((n, _)), .. } => {
+            format!("from each of its {} declared nodes", thousands(*n))
+        }
+        FanOutBasis::DaemonSet { .. } => "from every node".into(),
+        FanOutBasis::Hpa(_) => format!("from each of up to {} replicas (HPA maxReplicas)", thousands(a.fanout.copies)),
+        FanOutBasis::Parallelism(_) => {
             format!("from each of {} parallel pods", thousands(a.fanout.copies))
         }
         _ => format!("from each of its {} replicas", thousands(a.fanout.copies)),
@@ -26,8 +29,8 @@ pub fn from_every_copy(a: &WorkloadAnalysis) -> String {
 /// "at 5,000 nodes" / "with 200 replicas".
 pub fn at_scale(a: &WorkloadAnalysis, ctx: &Context<'_>) -> String {
     match &a.fanout.basis {
-        Basis::DaemonSet { declared: Some((n, _)), .. } => format!("on its {} declared nodes", thousands(*n)),
-        Basis::DaemonSet { .. } => format!("at {} nodes", thousands(ctx.options.cluster.nodes)),
+        FanOutBasis::DaemonSet { declared: Some((n, _)), .. } => format!("on its {} declared nodes", thousands(*n)),
+        FanOutBasis::DaemonSet { .. } => format!("at {} nodes", thousands(ctx.options.cluster.nodes)),
         _ => format!("at {} replicas", thousands(a.fanout.copies)),
     }
 }
@@ -102,9 +105,102 @@ pub fn verbs_3rd(calls: &[&ApiCall]) -> &'static str {
     }
 }
 
-/// A fan-out finding about `calls`: the sentence naming what calls what, the
-/// configuration keys and grants as related spans, the agent's fix.
-/// `tail` ends the message with the numbers.
+/// Each collection with exactly the verbs it is called with, grouped:
+/// "LIST and WATCH pods and services, and LIST events".
+pub fn verbs_by_collection(calls: &[&ApiCall]) -> String {
+    let mut groups: Vec<(&'static str, Vec<String>)> = Vec::new();
+    for c in calls {
+        match groups.iter_mut().find(|(v, _)| *v == c.verbs()) {
+            Some((_, names)) => names.push(c.display()),
+            None => groups.push((c.verbs(), vec![c.display()])),
+        }
+    }
+    let parts: Vec<String> = groups.iter().map(|(v, names)| format!("{v} {}", name_list(names, 5))).collect();
+    match parts.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{}, and {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+/// The estimate of `calls` made by every copy of `a`.
+pub fn estimate_of(ctx: &Context<'_>, a: &WorkloadAnalysis, calls: &[&ApiCall]) -> Estimate {
+    let parts: Vec<ResourceEstimate> =
+        calls.iter().map(|c| cost::call_estimate(c, a.fanout.copies, &ctx.options.cluster)).collect();
+    cost::sum(a.fanout.copies, &parts)
+}
+
+/// What the estimate assumes of collections the catalog does not know.
+fn unknown_sizes(ctx: &Context<'_>, calls: &[&ApiCall]) -> Option<String> {
+    let unknown: Vec<String> = calls.iter().filter(|c| c.info.is_none()).map(|c| c.display()).collect();
+    if unknown.is_empty() {
+        return None;
+    }
+    let n = cost::count(&cost::UNKNOWN, &ctx.options.cluster);
+    Some(format!(
+        " ({} {} not in apiload's catalog: assumed {} objects of {} each; set their size in the cluster profile)",
+        name_list(&unknown, 3),
+        if unknown.len() == 1 { "is" } else { "are" },
+        thousands(n as u64),
+        cost::bytes(cost::UNKNOWN.object_bytes)
+    ))
+}
+
+/// Why nothing lets copies that make inferred `calls` ask for less.
+fn unscoped_because(a: &WorkloadAnalysis, calls: &[&ApiCall]) -> String {
+    let (filterable, unfilterable): (Vec<&&ApiCall>, Vec<&&ApiCall>) =
+        calls.iter().partition(|c| resources::node_filter(&c.group, &c.resource).is_some());
+    let names = |cs: &[&&ApiCall]| name_list(&cs.iter().map(|c| c.display()).collect::<Vec<_>>(), 4);
+    let mut reasons = Vec::new();
+    if !unfilterable.is_empty() {
+        reasons.push(format!("the API server cannot filter {} by node", names(&unfilterable)));
+    }
+    if !filterable.is_empty() {
+        reasons.push(match a.behaviour.node_identity {
+            None => "it is not told its node name".to_string(),
+            Some(_) => format!("its calls on {} are unverified", names(&filterable)),
+        });
+    }
+    reasons.join(", and ")
+}
+
+/// How to fix inferred fan-outs: what each collection allows.
+fn inferred_fix(a: &WorkloadAnalysis, calls: &[&ApiCall]) -> String {
+    let (filterable, unfilterable): (Vec<&&ApiCall>, Vec<&&ApiCall>) =
+        calls.iter().partition(|c| resources::node_filter(&c.group, &c.resource).is_some());
+    let mut fix = Vec::new();
+    if !filterable.is_empty() {
+        let selectors: Vec<String> = filterable
+            .iter()
+            .filter_map(|c| {
+                resources::node_filter(&c.group, &c.resource)
+                    .map(|f| format!("{} with `{}`", c.display(), f.selector()))
+            })
+            .collect();
+        let given = match &a.behaviour.node_identity {
+            Some(identity) => format!("It is told {}: have it", identity.describe()),
+            None => "Give it its node name from the downward API (`env: [{name: NODE_NAME, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}]`) and have it".to_string(),
+        };
+        fix.push(format!("{given} list and watch {}.", name_list(&selectors, 4)));
+    }
+    if !unfilterable.is_empty() {
+        let names: Vec<String> = unfilterable.iter().map(|c| c.display()).collect();
+        fix.push(format!(
+            "The API server cannot filter {} by node: such collections belong in one central Deployment that the node agents ask (the Datadog Cluster Agent pattern); if the agent does not need them, remove `list` and `watch` from its role.",
+            name_list(&names, 4)
+        ));
+    }
+    fix.push(format!(
+        "If the agent already does less than its grants allow, say so with a profile or a declaration (`{}`).",
+        crate::declared::CALLS_ANNOTATION
+    ));
+    fix.join(" ")
+}
+
+/// A fan-out finding about `calls`: the sentence naming what calls what and
+/// on what it rests (a profile's configuration key, the owner's declaration,
+/// or only the grants), the configuration keys and grants as related spans,
+/// the fix. `tail` ends the message with the numbers.
 pub fn fanout_diagnostic(
     rule: &'static RuleInfo,
     ctx: &Context<'_>,
@@ -113,14 +209,14 @@ pub fn fanout_diagnostic(
     scope: &str,
     tail: impl Fn(&Estimate) -> String,
 ) -> Diagnostic {
-    let parts_estimate: Vec<ResourceEstimate> =
-        calls.iter().map(|c| cost::call_estimate(c, a.fanout.copies, &ctx.options.cluster)).collect();
-    let estimate = cost::sum(a.fanout.copies, &parts_estimate);
-    let tail = tail(&estimate);
-    let inferred: Vec<&ApiCall> = calls.iter().copied().filter(|c| c.origin.is_none()).collect();
+    let estimate = estimate_of(ctx, a, calls);
+    let tail = format!("{}{}", tail(&estimate), unknown_sizes(ctx, calls).unwrap_or_default());
+    let inferred: Vec<&ApiCall> = calls.iter().copied().filter(|c| !c.basis.is_known()).collect();
+    let declared: Vec<&ApiCall> = calls.iter().copied().filter(|c| c.basis == Basis::Declared).collect();
+    let observed: Vec<&ApiCall> = calls.iter().copied().filter(|c| c.basis == Basis::Observed).collect();
     // Profiled calls, grouped by (agent, feature) in order.
     let mut features: Vec<(&CallOrigin, Vec<&ApiCall>)> = Vec::new();
-    for c in calls {
+    for c in calls.iter().filter(|c| c.basis == Basis::Profile) {
         let Some(o) = &c.origin else { continue };
         match features.iter_mut().find(|(f, _)| f.agent == o.agent && f.feature == o.feature) {
             Some((_, v)) => v.push(c),
@@ -129,39 +225,57 @@ pub fn fanout_diagnostic(
     }
     let paths: Vec<&GrantPath> =
         calls.iter().filter_map(|c| a.access.find(&c.group, &c.resource)).flat_map(|c| c.via.iter()).collect();
-    let mut parts = Vec::new();
     let mut agents: Vec<&str> = Vec::new();
+    let mut known = Vec::new();
     for (origin, cs) in &features {
         if !agents.contains(&origin.agent.as_str()) {
             agents.push(&origin.agent);
         }
         let names: Vec<String> = cs.iter().map(|c| c.display()).collect();
-        parts.push(format!("its {} {} {}", origin.feature, verbs_3rd(cs), name_list(&names, 5)));
+        known.push(format!("its {} {} {}", origin.feature, verbs_3rd(cs), name_list(&names, 5)));
     }
     let who = workload_name(ctx, a);
     let from = from_every_copy(a);
-    let profiled = (!features.is_empty()).then(|| format!("{who} runs {}: {}", agents.join(" and "), parts.join("; ")));
-    let mut message = match (profiled, inferred.is_empty()) {
-        (Some(p), true) => format!("{p} {scope} {from}: {tail}"),
-        (profiled, false) => {
-            let names: Vec<String> = inferred.iter().map(|c| c.display()).collect();
+    let mut said = Vec::new();
+    if !features.is_empty() {
+        said.push(format!("runs {}: {}", agents.join(" and "), known.join("; ")));
+    }
+    if !declared.is_empty() {
+        said.push(format!(
+            "is declared (`{}`) to {}",
+            crate::declared::CALLS_ANNOTATION,
+            verbs_by_collection(&declared)
+        ));
+    }
+    if !observed.is_empty() {
+        said.push(format!("was seen in the API server's audit log to {}", verbs_by_collection(&observed)));
+    }
+    let mut message = match (said.is_empty(), inferred.is_empty()) {
+        (false, true) => format!("{who} {} {scope} {from}: {tail}", said.join("; it ")),
+        (known_empty, false) => {
             let builtin = builtin_roles(paths.iter().copied());
             let via =
                 if builtin.is_empty() { String::new() } else { format!(" (through built-in {})", builtin.join(", ")) };
-            let may = format!("may {} {}{via} {scope} {from}", verbs_phrase(&inferred), name_list(&names, 5));
-            match profiled {
-                Some(p) => format!("{p}; another container {may}: {tail}"),
-                None => format!("{who} {may}, and nothing scopes the calls to its node: {tail}"),
+            let may = format!("may {}{via} {scope} {from}", verbs_by_collection(&inferred));
+            let because = unscoped_because(a, &inferred);
+            if known_empty {
+                format!("{who} {may}, and nothing lets it ask for less ({because}): {tail}")
+            } else {
+                format!("{who} {}; another container {may} ({because}): {tail}", said.join("; it "))
             }
         }
-        (None, true) => format!("{who} {scope} {from}: {tail}"),
+        (true, true) => format!("{who} {scope} {from}: {tail}"),
     };
     let inherent: Vec<&str> = features.iter().filter_map(|(o, _)| o.inherent.as_deref()).collect();
     let all_inherent = inferred.is_empty() && !features.is_empty() && inherent.len() == features.len();
     if all_inherent {
         message.push_str(&format!(" (inherent to its role: {})", inherent[0]));
     }
-    let help = features.iter().find_map(|(o, _)| o.fix.clone()).unwrap_or_else(|| rule.fix.to_string());
+    let help = match features.iter().find_map(|(o, _)| o.fix.clone()) {
+        Some(f) => f,
+        None if !inferred.is_empty() => inferred_fix(a, &inferred),
+        None => rule.fix.to_string(),
+    };
     let mut severity = severity_of(&estimate, &ctx.options.thresholds);
     if all_inherent && severity > Severity::Warning {
         severity = Severity::Warning;
@@ -178,6 +292,13 @@ pub fn fanout_diagnostic(
         };
         if !d.related.iter().any(|r| r.location == origin.evidence) && origin.evidence != d.location {
             d = d.related(origin.evidence, text);
+        }
+    }
+    for c in declared.iter().chain(&observed) {
+        if let Some(o) = &c.origin
+            && !d.related.iter().any(|r| r.location == o.evidence)
+        {
+            d = d.related(o.evidence, o.feature.clone());
         }
     }
     add_grant_chain(d, paths, "")
