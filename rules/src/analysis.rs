@@ -3,17 +3,14 @@
 
 use crate::access::{self, Access, CollectionAccess};
 use crate::behaviour::{self, Behaviour};
+use crate::copies::{self, FanOut};
 use crate::inventory::Inventory;
 use crate::object::Object;
 use crate::options::{AnnotationPolicy, Options};
 use crate::profile::ProfileSet;
 use crate::source::{Location, Sources};
-use crate::workload::{VolumeSource, Workload, WorkloadKind};
+use crate::workload::{VolumeSource, Workload};
 use std::collections::HashMap;
-
-/// Annotation on a workload declaring how many nodes a DaemonSet pinned to a
-/// node pool runs on.
-pub const EXPECTED_NODES_ANNOTATION: &str = "apiload.dev/expected-nodes";
 
 #[derive(Debug)]
 pub struct WorkloadAnalysis {
@@ -23,30 +20,6 @@ pub struct WorkloadAnalysis {
     pub identity: Identity,
     pub access: Access,
     pub behaviour: Behaviour,
-}
-
-#[derive(Clone, Debug)]
-pub struct FanOut {
-    /// How many copies run at production size.
-    pub copies: u64,
-    /// True when the copies follow the node count (a DaemonSet) or are at
-    /// least `fanout_min_replicas`: every copy's API traffic multiplies.
-    pub per_node: bool,
-    pub basis: FanOutBasis,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum FanOutBasis {
-    /// One copy per node; `restricted` when a nodeSelector or node affinity narrows
-    /// it to an unknown subset; `declared` from the expected-nodes annotation.
-    DaemonSet {
-        restricted: bool,
-        declared: Option<(u64, Location)>,
-    },
-    Replicas(Option<Location>),
-    Hpa(Location),
-    Parallelism(Option<Location>),
-    Pod,
 }
 
 #[derive(Clone, Debug)]
@@ -89,9 +62,10 @@ pub fn analyze_workloads(
     annotations: &AnnotationPolicy,
 ) -> Vec<WorkloadAnalysis> {
     let users = identity_users(inv);
+    let autoscalers = copies::autoscalers(inv);
     crate::parallel::map(&inv.workloads, 128, |i, w| {
         let obj = inv.object(w.object);
-        let fanout = fan_out(inv, w, obj, options);
+        let fanout = copies::fan_out(inv, &autoscalers, w, obj, options);
         let mut identity = identity(inv, w, obj);
         if let Some(all) = users.get(&(identity.namespace.clone(), identity.service_account.clone())) {
             identity.shared_with =
@@ -120,36 +94,6 @@ fn identity_users(inv: &Inventory) -> HashMap<(Box<str>, Box<str>), Vec<usize>> 
         users.entry((obj.ns().into(), sa.into())).or_default().push(i);
     }
     users
-}
-
-fn fan_out(inv: &Inventory, w: &Workload, obj: &Object, options: &Options) -> FanOut {
-    let threshold = options.fanout_min_replicas;
-    let replicated = |copies: u64, basis: FanOutBasis| FanOut { copies, per_node: copies >= threshold, basis };
-    match w.kind {
-        WorkloadKind::DaemonSet => {
-            let declared = obj
-                .annotation(EXPECTED_NODES_ANNOTATION)
-                .and_then(|(v, span)| v.trim().parse::<u64>().ok().map(|n| (n, obj.loc(span))));
-            let copies = declared.as_ref().map_or(options.cluster.nodes, |(n, _)| *n);
-            FanOut {
-                copies,
-                per_node: true,
-                basis: FanOutBasis::DaemonSet { restricted: w.pod.node_restricted, declared },
-            }
-        }
-        WorkloadKind::Pod => FanOut { copies: 1, per_node: false, basis: FanOutBasis::Pod },
-        WorkloadKind::Job | WorkloadKind::CronJob => {
-            let n = w.replicas.as_ref().map_or(1, |r| r.value.max(0) as u64);
-            replicated(n, FanOutBasis::Parallelism(w.replicas.as_ref().map(|r| obj.loc(r.span))))
-        }
-        _ => {
-            if let Some(hpa) = inv.hpa_for(obj.ns(), &obj.kind, &obj.name) {
-                return replicated(hpa.max_replicas.max(0) as u64, FanOutBasis::Hpa(hpa.max_location));
-            }
-            let n = w.replicas.as_ref().map_or(1, |r| r.value.max(0) as u64);
-            replicated(n, FanOutBasis::Replicas(w.replicas.as_ref().map(|r| obj.loc(r.span))))
-        }
-    }
 }
 
 fn identity(inv: &Inventory, w: &Workload, obj: &Object) -> Identity {

@@ -45,11 +45,13 @@ pub mod calls;
 pub mod declared;
 pub mod profile;
 // Layer 5 — analysis: per workload, what it may call (access), what it
-// will call (behaviour), how many copies (analysis), what that costs.
+// will call (behaviour), how many copies run (copies), all of it together
+// (analysis), and what that costs.
 pub mod access;
 pub mod analysis;
 pub mod apf;
 pub mod behaviour;
+pub mod copies;
 pub mod cost;
 // Layer 6 — the rules and their registry.
 pub mod rules;

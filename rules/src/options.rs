@@ -27,6 +27,33 @@ pub struct ClusterProfile {
     /// Kubernetes minor version of the API servers (1.34 → 34): decides
     /// whether consistent and paginated LISTs are served from the watch cache.
     pub kubernetes_minor: u32,
+    /// CPU cores per node, for autoscalers that scale with cores (the
+    /// cluster-proportional-autoscaler). 16 is an assumption, not a
+    /// published limit: the envelope's 110 pods per node need at least 11
+    /// (`min(110, 10 × cores)`).
+    pub cores_per_node: f64,
+    /// The node pools, with their labels and taints, when the profile names
+    /// them: DaemonSets are counted on the pools they schedule on. Without
+    /// pools every DaemonSet is assumed on every node, and findings say so.
+    pub node_pools: Vec<NodePool>,
+}
+
+/// Nodes that share labels and taints (a cloud node pool, a Karpenter NodePool).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct NodePool {
+    pub name: String,
+    pub nodes: u64,
+    pub labels: Vec<(String, String)>,
+    pub taints: Vec<Taint>,
+}
+
+/// A node taint (`key=value:effect`).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Taint {
+    pub key: String,
+    pub value: String,
+    /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`.
+    pub effect: String,
 }
 
 /// Replaces what the catalog assumes for one collection.
@@ -50,11 +77,17 @@ impl Default for ClusterProfile {
             namespaces: None,
             resources: Vec::new(),
             kubernetes_minor: 34,
+            cores_per_node: 16.0,
+            node_pools: Vec::new(),
         }
     }
 }
 
 impl ClusterProfile {
+    pub fn cores(&self) -> f64 {
+        self.nodes as f64 * self.cores_per_node
+    }
+
     pub fn pods(&self) -> f64 {
         self.nodes as f64 * self.pods_per_node
     }

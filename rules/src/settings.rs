@@ -21,7 +21,7 @@
 
 use crate::diagnostic::Severity;
 use crate::exempt::{Exemption, ObjectSelector};
-use crate::options::{ClusterProfile, ResourceOverride, RuleSetting};
+use crate::options::{ClusterProfile, NodePool, ResourceOverride, RuleSetting, Taint};
 use crate::rbac::LabelExpression;
 use crate::rules;
 use crate::source::{Location, SourceId, SpanError};
@@ -277,6 +277,8 @@ pub fn apply_cluster(node: &Node, profile: &mut ClusterProfile) -> R<()> {
         "namespaces",
         "kubernetesVersion",
         "resources",
+        "coresPerNode",
+        "nodePools",
     ];
     for e in map(node, "a cluster profile")? {
         let v = &e.value;
@@ -317,10 +319,69 @@ pub fn apply_cluster(node: &Node, profile: &mut ClusterProfile) -> R<()> {
                     profile.resources.push(o);
                 }
             }
+            "coresPerNode" => profile.cores_per_node = non_negative(v, "coresPerNode")?,
+            "nodePools" => {
+                profile.node_pools = v
+                    .as_seq()
+                    .ok_or_else(|| SpanError::new(v.span, "`nodePools` must be a list of pools"))?
+                    .iter()
+                    .map(node_pool)
+                    .collect::<R<_>>()?;
+                let total: u64 = profile.node_pools.iter().map(|p| p.nodes).sum();
+                // The pools make the cluster, unless `nodes` says it is bigger
+                // (the rest: nodes without labels or taints).
+                if !map(node, "a cluster profile")?.iter().any(|e| &*e.key == "nodes") || profile.nodes < total {
+                    profile.nodes = total.max(1);
+                }
+            }
             k => return unknown(k, e.key_span, KEYS),
         }
     }
     Ok(())
+}
+
+/// `{name: gpu, nodes: 300, labels: {…}, taints: [{key, value, effect}]}`.
+fn node_pool(node: &Node) -> R<NodePool> {
+    const KEYS: &[&str] = &["name", "nodes", "labels", "taints"];
+    let mut pool = NodePool::default();
+    for e in map(node, "a node pool")? {
+        let v = &e.value;
+        match &*e.key {
+            "name" => pool.name = string(v, "`name`")?,
+            "nodes" => match v.as_i64() {
+                Some(n) if n >= 0 => pool.nodes = n as u64,
+                _ => return err(v.span, "`nodes` must be a non-negative integer"),
+            },
+            "labels" => {
+                for l in map(v, "`labels`")? {
+                    let value = l.value.scalar_text().map(|t| t.into_owned()).unwrap_or_default();
+                    pool.labels.push((l.key.to_string(), value));
+                }
+            }
+            "taints" => {
+                for t in v.as_seq().ok_or_else(|| SpanError::new(v.span, "`taints` must be a list"))? {
+                    let mut taint = Taint::default();
+                    for f in map(t, "a taint")? {
+                        match &*f.key {
+                            "key" => taint.key = string(&f.value, "`key`")?,
+                            "value" => taint.value = f.value.scalar_text().map(|t| t.into_owned()).unwrap_or_default(),
+                            "effect" => match string(&f.value, "`effect`")?.as_str() {
+                                e @ ("NoSchedule" | "PreferNoSchedule" | "NoExecute") => taint.effect = e.to_string(),
+                                _ => return err(f.value.span, "`effect` is NoSchedule, PreferNoSchedule or NoExecute"),
+                            },
+                            k => return unknown(k, f.key_span, &["key", "value", "effect"]),
+                        }
+                    }
+                    pool.taints.push(taint);
+                }
+            }
+            k => return unknown(k, e.key_span, KEYS),
+        }
+    }
+    if pool.name.is_empty() {
+        return err(node.span, "a node pool needs a `name`");
+    }
+    Ok(pool)
 }
 
 #[cfg(test)]

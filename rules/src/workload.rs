@@ -96,10 +96,50 @@ pub struct PodSpec {
     pub automount_token: Option<Spanned<bool>>,
     /// `hostNetwork: true`, and where.
     pub host_network: Option<Span>,
-    /// `nodeSelector` or required node affinity: the DaemonSet runs on a subset of nodes.
-    pub node_restricted: bool,
+    /// Where the pod may be scheduled: `nodeSelector`, required node
+    /// affinity and tolerations.
+    pub placement: Placement,
     pub containers: Vec<Container>,
     pub volumes: Vec<Volume>,
+}
+
+/// The fields that decide which nodes a pod may run on.
+#[derive(Clone, Debug, Default)]
+pub struct Placement {
+    pub node_selector: Vec<(Box<str>, Box<str>)>,
+    /// `nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution`: any
+    /// term may match; within a term every expression must.
+    pub required_terms: Vec<Vec<NodeRequirement>>,
+    pub tolerations: Vec<Toleration>,
+    /// The `nodeSelector` or `affinity` field, when there is one.
+    pub span: Option<Span>,
+}
+
+impl Placement {
+    /// Narrowed to some nodes by `nodeSelector` or required node affinity.
+    pub fn restricted(&self) -> bool {
+        !self.node_selector.is_empty() || !self.required_terms.is_empty()
+    }
+}
+
+/// One `matchExpressions` entry of a node selector term.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeRequirement {
+    pub key: Box<str>,
+    /// `In`, `NotIn`, `Exists`, `DoesNotExist`, `Gt`, `Lt`.
+    pub operator: Box<str>,
+    pub values: Vec<Box<str>>,
+}
+
+/// A pod toleration.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Toleration {
+    pub key: Box<str>,
+    /// `Equal` (the default) or `Exists`.
+    pub operator: Box<str>,
+    pub value: Box<str>,
+    /// Empty: every effect.
+    pub effect: Box<str>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -339,8 +379,7 @@ fn read_pod_spec(f: &Fields<'_>) -> FieldResult<PodSpec> {
         Some(sa) if !sa.value.is_empty() => Some(own(sa)),
         _ => f.str("serviceAccount")?.filter(|s| !s.value.is_empty()).map(own),
     };
-    let node_restricted = !f.str_map("nodeSelector")?.is_empty()
-        || f.node.path(&["affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution"]).is_some();
+    let placement = read_placement(f)?;
     let mut containers = Vec::new();
     for (key, init) in [("initContainers", true), ("containers", false)] {
         for c in f.maps(key)? {
@@ -356,10 +395,47 @@ fn read_pod_spec(f: &Fields<'_>) -> FieldResult<PodSpec> {
         service_account,
         automount_token: f.bool("automountServiceAccountToken")?,
         host_network: f.bool("hostNetwork")?.filter(|b| b.value).map(|b| b.span),
-        node_restricted,
+        placement,
         containers,
         volumes,
     })
+}
+
+fn read_placement(f: &Fields<'_>) -> FieldResult<Placement> {
+    let node_selector: Vec<(Box<str>, Box<str>)> =
+        f.str_map("nodeSelector")?.into_iter().map(|(k, v)| (k.value.into(), v.value.into())).collect();
+    let mut required_terms = Vec::new();
+    let mut span = f.node.get("nodeSelector").filter(|_| !node_selector.is_empty()).map(|n| n.span);
+    if let Some(affinity) = f.map("affinity")?
+        && let Some(node_affinity) = affinity.fields().map("nodeAffinity")?
+        && let Some(required) = node_affinity.fields().map("requiredDuringSchedulingIgnoredDuringExecution")?
+    {
+        span = span.or(Some(required.node.span));
+        for term in required.fields().maps("nodeSelectorTerms")? {
+            let mut requirements = Vec::new();
+            for e in term.fields().maps("matchExpressions")? {
+                let ef = e.fields();
+                requirements.push(NodeRequirement {
+                    key: ef.str("key")?.map_or("", |k| k.value).into(),
+                    operator: ef.str("operator")?.map_or("In", |o| o.value).into(),
+                    values: ef.strs("values")?.into_iter().map(|v| v.value.into()).collect(),
+                });
+            }
+            required_terms.push(requirements);
+        }
+    }
+    let mut tolerations = Vec::new();
+    for t in f.maps("tolerations")? {
+        let tf = t.fields();
+        let text = |k: &str| -> FieldResult<Box<str>> { Ok(tf.str(k)?.map_or("", |v| v.value).into()) };
+        tolerations.push(Toleration {
+            key: text("key")?,
+            operator: tf.str("operator")?.map_or("Equal", |o| o.value).into(),
+            value: text("value")?,
+            effect: text("effect")?,
+        });
+    }
+    Ok(Placement { node_selector, required_terms, tolerations, span })
 }
 
 fn read_container(f: &Fields<'_>, init: bool) -> FieldResult<Container> {

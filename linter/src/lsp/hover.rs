@@ -3,7 +3,7 @@
 
 use super::convert;
 use super::snapshot::Snapshot;
-use apiload_rules::analysis::FanOutBasis;
+use apiload_rules::copies::{DaemonSetNodes, FanOutBasis};
 use apiload_rules::cost::{self, ClientRate};
 use apiload_rules::text::thousands;
 use apiload_rules::{Object, WorkloadAnalysis};
@@ -28,15 +28,19 @@ pub fn hover(snap: &Snapshot, slot: usize, pos: Position) -> Option<Hover> {
 
 fn basis(a: &WorkloadAnalysis) -> String {
     match &a.fanout.basis {
-        FanOutBasis::DaemonSet { declared: Some((n, _)), .. } => {
-            format!("{} copies, declared by `apiload.dev/expected-nodes`", thousands(*n))
+        FanOutBasis::DaemonSet(DaemonSetNodes::Declared(_)) => {
+            format!("{} copies, declared by `apiload.dev/expected-nodes`", thousands(a.fanout.copies))
         }
-        FanOutBasis::DaemonSet { restricted: true, .. } => {
-            "one per node (a node selector narrows it to nodes the input does not show: counted as every node)".into()
+        FanOutBasis::DaemonSet(DaemonSetNodes::Pools(pools)) => {
+            format!("one per node of the node pools it schedules on ({})", pools.join(", "))
         }
-        FanOutBasis::DaemonSet { .. } => "one per node".into(),
+        FanOutBasis::DaemonSet(DaemonSetNodes::Assumed { restricted: true }) => {
+            "one per node (a node selector narrows it to nodes the cluster profile does not describe: counted as every node)".into()
+        }
+        FanOutBasis::DaemonSet(DaemonSetNodes::Assumed { restricted: false }) => "one per node".into(),
         FanOutBasis::Replicas(_) => "its replicas".into(),
         FanOutBasis::Hpa(_) => "its HorizontalPodAutoscaler's `maxReplicas`".into(),
+        FanOutBasis::Proportional(p) => format!("cluster-proportional-autoscaler {} ({})", p.autoscaler, p.rule),
         FanOutBasis::Parallelism(_) => "its parallelism".into(),
         FanOutBasis::Pod => "a single Pod".into(),
     }

@@ -213,6 +213,13 @@ impl ClusterState {
             ("ConfigMap" | "Secret", _) => {
                 let kind = if &*obj.kind == "ConfigMap" { "ConfigMap" } else { "Secret" };
                 out.extend(self.workloads_reading(obj.ns(), kind, &obj.name).into_iter().flatten().cloned());
+                for a in self.autoscalers_reading(obj.ns(), &obj.name).into_iter().flatten() {
+                    if let Some(Stored { links: Links::Workload { autoscales: Some((target, _)), .. }, .. }) =
+                        self.stored(a)
+                    {
+                        out.extend(self.workload_named(target));
+                    }
+                }
                 if kind == "ConfigMap" && named.contains(&&*obj.name) {
                     out.extend(self.workloads_in(obj.ns()).into_iter().flatten().cloned());
                 }
@@ -221,9 +228,13 @@ impl ClusterState {
                 out.insert(target.clone());
             }
             // A workload joining or leaving a ServiceAccount changes whether
-            // the identity is shared, and so what its grants show of the others.
-            (_, Links::Workload { service_account, .. }) => {
-                out.extend(self.workloads_of_identity(obj.ns(), service_account).into_iter().flatten().cloned())
+            // the identity is shared, and so what its grants show of the
+            // others; an autoscaler changes what it scales.
+            (_, Links::Workload { service_account, autoscales, .. }) => {
+                out.extend(self.workloads_of_identity(obj.ns(), service_account).into_iter().flatten().cloned());
+                if let Some((target, _)) = autoscales {
+                    out.extend(self.workload_named(target));
+                }
             }
             _ => {}
         }
@@ -363,7 +374,7 @@ impl<'a> Gatherer<'a> {
     fn workload(&mut self, key: &ObjectKey) {
         let Some(stored) = self.lookup(key) else { return };
         self.add(key);
-        let Links::Workload { service_account, configs } = &stored.links else { return };
+        let Links::Workload { service_account, configs, .. } = &stored.links else { return };
         let ns = &*key.namespace;
         self.add(&ObjectKey::new("ServiceAccount", ns, service_account));
         // The other workloads running as the same ServiceAccount: whether the
@@ -393,6 +404,12 @@ impl<'a> Gatherer<'a> {
         }
         for h in self.state.hpas_of(key).into_iter().flatten() {
             self.add(h);
+        }
+        // Cluster-proportional-autoscalers scaling it, and their parameters.
+        for a in self.state.autoscalers_of(key).into_iter().flatten() {
+            if let Some(Links::Workload { autoscales: Some((target, Some(config_map))), .. }) = self.add(a) {
+                self.add(&ObjectKey::new("ConfigMap", &target.0, config_map));
+            }
         }
     }
 

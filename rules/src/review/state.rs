@@ -37,6 +37,9 @@ pub(crate) enum Links {
         service_account: Box<str>,
         /// `(kind, name)` of the ConfigMaps and Secrets it reads.
         configs: Vec<(&'static str, Box<str>)>,
+        /// For a cluster-proportional-autoscaler: the workload it scales
+        /// `(namespace, lower-case kind, name)` and its parameters' ConfigMap.
+        autoscales: Option<(AutoscaledKey, Option<Box<str>>)>,
     },
     Binding {
         principals: Vec<Principal>,
@@ -83,6 +86,8 @@ impl Links {
                 Some(Ok(w)) => Links::Workload {
                     service_account: w.pod.service_account.as_ref().map_or("default".into(), |s| s.value.clone()),
                     configs: w.references().into_iter().map(|(k, n)| (k.kind(), n)).collect(),
+                    autoscales: crate::copies::autoscaler_spec(&w, obj)
+                        .map(|a| ((a.namespace.clone(), a.kind, a.name), a.config_map)),
                 },
                 _ => Links::Plain,
             },
@@ -97,6 +102,14 @@ pub(crate) struct Stored {
 }
 
 type Index<K> = HashMap<K, HashSet<ObjectKey>>;
+
+/// A workload as an autoscaler names it: `(namespace, lower-case kind, name)`.
+pub(crate) type AutoscaledKey = (Box<str>, String, Box<str>);
+
+/// The key an autoscaler would name `key` by.
+pub(crate) fn autoscaled_key(key: &ObjectKey) -> AutoscaledKey {
+    (key.namespace.clone(), key.kind.to_ascii_lowercase(), key.name.clone())
+}
 
 fn index_add<K: std::hash::Hash + Eq>(index: &mut Index<K>, k: K, v: &ObjectKey) {
     index.entry(k).or_default().insert(v.clone());
@@ -128,6 +141,10 @@ pub struct ClusterState {
     bindings_by_role: Index<ObjectKey>,
     cluster_roles: HashSet<ObjectKey>,
     hpas_by_target: Index<ObjectKey>,
+    /// Cluster-proportional-autoscalers by the workload they scale.
+    autoscalers_by_target: Index<AutoscaledKey>,
+    /// `(namespace, ConfigMap)` of an autoscaler's parameters → the autoscalers.
+    autoscalers_by_config: Index<(Box<str>, Box<str>)>,
     /// FlowSchemas and PriorityLevelConfigurations: every analysis reads them.
     everywhere: HashSet<ObjectKey>,
 }
@@ -198,7 +215,21 @@ impl ClusterState {
     fn index(&mut self, key: &ObjectKey, obj: &Object, links: &Links, add: bool) {
         let ns: Box<str> = obj.ns().into();
         match links {
-            Links::Workload { service_account, configs } => {
+            Links::Workload { service_account, configs, autoscales } => {
+                if let Some((target, config_map)) = autoscales {
+                    let config = config_map.as_ref().map(|c| (target.0.clone(), c.clone()));
+                    if add {
+                        index_add(&mut self.autoscalers_by_target, target.clone(), key);
+                        if let Some(c) = config {
+                            index_add(&mut self.autoscalers_by_config, c, key);
+                        }
+                    } else {
+                        index_remove(&mut self.autoscalers_by_target, target, key);
+                        if let Some(c) = config {
+                            index_remove(&mut self.autoscalers_by_config, &c, key);
+                        }
+                    }
+                }
                 if add {
                     self.workloads.insert(key.clone());
                     index_add(&mut self.workloads_by_identity, (ns.clone(), service_account.clone()), key);
@@ -289,6 +320,23 @@ impl ClusterState {
 
     pub(crate) fn hpas_of(&self, target: &ObjectKey) -> Option<&HashSet<ObjectKey>> {
         self.hpas_by_target.get(target)
+    }
+
+    /// The workload an autoscaler names, when the state has it.
+    pub(crate) fn workload_named(&self, target: &AutoscaledKey) -> Option<ObjectKey> {
+        ["Deployment", "ReplicaSet", "ReplicationController", "StatefulSet"]
+            .iter()
+            .filter(|k| k.to_ascii_lowercase() == target.1)
+            .map(|k| ObjectKey::new(k, &target.0, &target.2))
+            .find(|k| self.workloads.contains(k))
+    }
+
+    pub(crate) fn autoscalers_of(&self, target: &ObjectKey) -> Option<&HashSet<ObjectKey>> {
+        self.autoscalers_by_target.get(&autoscaled_key(target))
+    }
+
+    pub(crate) fn autoscalers_reading(&self, namespace: &str, config_map: &str) -> Option<&HashSet<ObjectKey>> {
+        self.autoscalers_by_config.get(&(namespace.into(), config_map.into()))
     }
 
     pub(crate) fn everywhere(&self) -> &HashSet<ObjectKey> {

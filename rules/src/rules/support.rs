@@ -2,8 +2,9 @@
 
 use super::{Context, RuleInfo};
 use crate::access::GrantPath;
-use crate::analysis::{FanOutBasis, WorkloadAnalysis};
+use crate::analysis::WorkloadAnalysis;
 use crate::calls::{ApiCall, Basis, CallOrigin};
+use crate::copies::{DaemonSetNodes, FanOutBasis};
 use crate::cost::{self, Estimate, ResourceEstimate};
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::kube::resources;
@@ -13,24 +14,40 @@ pub use crate::text::thousands;
 
 /// "from every node" / "from each of its 200 replicas".
 pub fn from_every_copy(a: &WorkloadAnalysis) -> String {
+    let n = thousands(a.fanout.copies);
     match &a.fanout.basis {
-        FanOutBasis::DaemonSet { declared: Some((n, _)), .. } => {
-            format!("from each of its {} declared nodes", thousands(*n))
+        FanOutBasis::DaemonSet(DaemonSetNodes::Declared(_)) => format!("from each of its {n} declared nodes"),
+        FanOutBasis::DaemonSet(DaemonSetNodes::Pools(pools)) => {
+            format!("from each of its {n} nodes (node pools {})", name_list(pools, 4))
         }
-        FanOutBasis::DaemonSet { .. } => "from every node".into(),
-        FanOutBasis::Hpa(_) => format!("from each of up to {} replicas (HPA maxReplicas)", thousands(a.fanout.copies)),
-        FanOutBasis::Parallelism(_) => {
-            format!("from each of {} parallel pods", thousands(a.fanout.copies))
+        FanOutBasis::DaemonSet(DaemonSetNodes::Assumed { .. }) => "from every node".into(),
+        FanOutBasis::Hpa(_) => format!("from each of up to {n} replicas (HPA maxReplicas)"),
+        FanOutBasis::Proportional(p) => {
+            format!(
+                "from each of its {n} replicas (set by cluster-proportional-autoscaler {}, {})",
+                p.autoscaler, p.rule
+            )
         }
-        _ => format!("from each of its {} replicas", thousands(a.fanout.copies)),
+        FanOutBasis::Parallelism(_) => format!("from each of {n} parallel pods"),
+        _ => format!("from each of its {n} replicas"),
     }
 }
 
-/// "at 5,000 nodes" / "with 200 replicas".
+/// "at 5,000 nodes" / "with 200 replicas", saying what is assumed.
 pub fn at_scale(a: &WorkloadAnalysis, ctx: &Context<'_>) -> String {
+    let nodes = thousands(ctx.options.cluster.nodes);
     match &a.fanout.basis {
-        FanOutBasis::DaemonSet { declared: Some((n, _)), .. } => format!("on its {} declared nodes", thousands(*n)),
-        FanOutBasis::DaemonSet { .. } => format!("at {} nodes", thousands(ctx.options.cluster.nodes)),
+        FanOutBasis::DaemonSet(DaemonSetNodes::Declared(_)) => {
+            format!("on its {} declared nodes", thousands(a.fanout.copies))
+        }
+        FanOutBasis::DaemonSet(DaemonSetNodes::Pools(_)) => {
+            format!("on {} of {nodes} nodes", thousands(a.fanout.copies))
+        }
+        FanOutBasis::DaemonSet(DaemonSetNodes::Assumed { restricted: true }) => format!(
+            "at {nodes} nodes (all of them assumed: its node selector narrows it to nodes the cluster profile does not describe; give the profile `nodePools`)"
+        ),
+        FanOutBasis::DaemonSet(DaemonSetNodes::Assumed { restricted: false }) => format!("at {nodes} nodes"),
+        FanOutBasis::Proportional(_) => format!("at {nodes} nodes ({} replicas)", thousands(a.fanout.copies)),
         _ => format!("at {} replicas", thousands(a.fanout.copies)),
     }
 }
@@ -300,6 +317,9 @@ pub fn fanout_diagnostic(
         {
             d = d.related(o.evidence, o.feature.clone());
         }
+    }
+    if let FanOutBasis::Proportional(p) = &a.fanout.basis {
+        d = d.related(p.location, format!("the parameters {} scales it by ({})", p.autoscaler, p.rule));
     }
     add_grant_chain(d, paths, "")
 }
