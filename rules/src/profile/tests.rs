@@ -85,3 +85,59 @@ fn format_errors_have_positions() {
         assert_eq!(line_col(text, errors[0].span.start), at, "{text}: {errors:?}");
     }
 }
+
+/// Operators, controllers and helpers shipped next to the agents the
+/// built-in profiles know, or from the same image with another command:
+/// none of them is judged as the agent.
+#[test]
+fn builtin_profiles_leave_sibling_programs_alone() {
+    let set = ProfileSet::builtin();
+    let siblings: &[(&str, Option<&str>)] = &[
+        ("ghcr.io/open-telemetry/opentelemetry-operator/opentelemetry-operator:0.120.0", None),
+        ("ghcr.io/open-telemetry/opentelemetry-operator/target-allocator:0.120.0", None),
+        ("ghcr.io/open-telemetry/opentelemetry-collector-contrib/telemetrygen:v0.120.0", None),
+        ("quay.io/cilium/operator-generic:v1.17.0", None),
+        ("quay.io/cilium/hubble-relay:v1.17.0", None),
+        ("quay.io/cilium/cilium-envoy:v1.31.5", None),
+        ("docker.io/calico/kube-controllers:v3.29.0", None),
+        ("docker.io/calico/typha:v3.29.0", None),
+        ("gcr.io/datadoghq/cluster-agent:7.60.0", None),
+        ("gcr.io/datadoghq/operator:1.10.0", None),
+        ("docker.io/kubearmor/kubearmor-controller:v1.5.2", None),
+        ("docker.io/kubearmor/kubearmor-relay-server:v1.5.2", None),
+        ("docker.io/kubearmor/kubearmor-init:v1.5.2", None),
+        ("docker.io/kubearmor/kubearmor-operator:v1.5.2", None),
+        ("docker.io/grafana/agent-operator:v0.44.0", None),
+        ("quay.io/prometheus-operator/prometheus-operator:v0.80.0", None),
+        ("quay.io/prometheus-operator/prometheus-config-reloader:v0.80.0", None),
+        ("quay.io/metallb/controller:v0.14.9", None),
+        ("docker.io/falcosecurity/falcoctl:0.11.0", None),
+        ("docker.io/falcosecurity/falco-driver-loader:0.40.0", None),
+        ("registry.k8s.io/fluentd-gcp-scaler:0.5.2", None),
+        ("registry.k8s.io/csi-secrets-store/driver-crds:v1.5.3", None),
+        ("registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.13.0", None),
+        ("registry.k8s.io/dns/k8s-dns-node-cache:1.25.0", None),
+        ("registry.k8s.io/nfd/node-feature-discovery:v0.17.3", Some("nfd-master")),
+        ("registry.k8s.io/nfd/node-feature-discovery:v0.17.3", Some("nfd-gc")),
+        ("ghcr.io/k8snetworkplumbingwg/whereabouts:v0.8.0", Some("/ip-reconciler")),
+        ("ghcr.io/k8snetworkplumbingwg/whereabouts:v0.8.0", Some("/node-slice-controller")),
+    ];
+    for (image, command) in siblings {
+        let found = set.for_container(Some(image), *command).map(|p| p.id.clone());
+        assert_eq!(found, None, "{image} {command:?} is another program, not the agent");
+    }
+    // ... while the agents themselves are still recognised.
+    let agents: &[(&str, Option<&str>, &str)] = &[
+        ("otel/opentelemetry-collector-contrib:0.120.0", None, "opentelemetry-collector"),
+        ("quay.io/signalfx/splunk-otel-collector:0.120.0", Some("/otelcol"), "opentelemetry-collector"),
+        ("registry.k8s.io/coredns/coredns:v1.12.0", None, "coredns"),
+        ("registry.k8s.io/nfd/node-feature-discovery:v0.17.3", Some("nfd-worker"), "node-feature-discovery-worker"),
+        ("ghcr.io/k8snetworkplumbingwg/whereabouts:v0.8.0", Some("/bin/sh"), "whereabouts"),
+        ("fluent/fluentd-kubernetes-daemonset:v1.17", None, "fluentd"),
+        ("docker.io/kubearmor/kubearmor:stable", None, "kubearmor"),
+    ];
+    for (image, command, id) in agents {
+        let found = set.for_container(Some(image), *command).map(|p| p.id.clone());
+        assert_eq!(found.as_deref(), Some(*id), "{image} {command:?}");
+    }
+}
