@@ -227,8 +227,20 @@ pub fn parse(text: &str) -> Result<Node, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::context::to_json;
-    use serde_json::json;
+    use apiload_yaml::Value;
+    use serde_json::{Value as Json, json};
+
+    /// The tree as JSON, for comparing whole trees.
+    fn to_json(node: &Node) -> Json {
+        match &node.value {
+            Value::Str(s) => Json::String(s.to_string()),
+            Value::Seq(items) => Json::Array(items.iter().map(to_json).collect()),
+            Value::Map(entries) => {
+                Json::Object(entries.iter().map(|e| (e.key.to_string(), to_json(&e.value))).collect())
+            }
+            other => panic!("a Corefile tree holds strings, lists and mappings only, not {other:?}"),
+        }
+    }
 
     #[test]
     fn server_blocks_plugins_and_options() {
