@@ -41,12 +41,14 @@ fn the_category_table_of_docs_output_is_current() {
 
 #[test]
 fn the_profile_table_of_docs_profiles_is_current() {
-    let mut table = String::from("| profile | agent | recognised by image | what it models |\n|---|---|---|---|\n");
+    let mut table =
+        String::from("| profile | agent | recognised by (image, command) | what it models |\n|---|---|---|---|\n");
     let profiles = ProfileSet::builtin();
     let mut all: Vec<_> = profiles.iter().collect();
     all.sort_by(|a, b| a.id.cmp(&b.id));
     for p in all {
-        let images: Vec<String> = p.images.iter().map(|i| format!("`{i}`")).collect();
+        let mut images: Vec<String> = p.images.iter().map(|i| format!("`{i}`")).collect();
+        images.extend(p.commands.iter().map(|c| format!("command `{c}`")));
         let uses: Vec<&str> = p.uses.iter().map(|u| u.id.as_str()).collect();
         table.push_str(&format!("| `{}` | {} | {} | {} |\n", p.id, p.name, images.join(", "), uses.join(", ")));
     }

@@ -6,9 +6,10 @@
 //! Some formats are normalised into a shape that conditions can query
 //! uniformly (see each module): Fluent Bit's classic and YAML formats become
 //! the same tree; OpenTelemetry components become a list with their type and
-//! whether a pipeline uses them.
+//! whether a pipeline uses them; a Corefile becomes server blocks of plugins.
 
 mod alloy;
+mod corefile;
 mod fluentbit;
 mod fluentd;
 mod otelcol;
@@ -30,6 +31,8 @@ pub enum Format {
     Fluentd,
     /// Grafana Alloy's configuration syntax.
     Alloy,
+    /// CoreDNS's Corefile.
+    Corefile,
     Toml,
     /// YAML or TOML by the file's extension (Vector).
     Auto,
@@ -48,6 +51,7 @@ impl Format {
             "fluentbit" => Format::FluentBit,
             "fluentd" => Format::Fluentd,
             "alloy" => Format::Alloy,
+            "corefile" => Format::Corefile,
             "toml" => Format::Toml,
             "keyvalue" => Format::KeyValue,
             "auto" => Format::Auto,
@@ -57,7 +61,7 @@ impl Format {
     }
 
     pub const NAMES: &'static [&'static str] =
-        &["yaml", "json", "otelcol", "fluentbit", "fluentd", "alloy", "toml", "keyvalue", "auto", "beats"];
+        &["yaml", "json", "otelcol", "fluentbit", "fluentd", "alloy", "corefile", "toml", "keyvalue", "auto", "beats"];
 
     /// The format a file name suggests, for `auto`.
     pub fn for_file(self, name: &str) -> Format {
@@ -92,6 +96,7 @@ pub fn parse(format: Format, text: &str) -> Result<Node, ConfigError> {
         Format::FluentBit => fluentbit::parse(text),
         Format::Fluentd => fluentd::parse(text),
         Format::Alloy => alloy::parse(text),
+        Format::Corefile => corefile::parse(text),
         Format::Toml => toml::parse(text),
         Format::KeyValue => Ok(key_value_lines(text)),
         Format::Auto => yaml(text),

@@ -26,7 +26,9 @@ use serde_json::Value as Json;
 #[derive(Clone, Debug)]
 pub struct ConfigDoc {
     pub node: Node,
-    pub source: crate::source::SourceId,
+    /// The source the spans are offsets into; `None` for a configuration
+    /// that is not in the input (an image's built-in one).
+    pub source: Option<crate::source::SourceId>,
     /// `ConfigMap monitoring/agent key `relay``.
     pub describe: String,
 }
@@ -225,6 +227,7 @@ impl Context<'_> {
 
     fn locate_config(&self, segs: &[String]) -> Option<Location> {
         let doc = self.config.as_ref()?;
+        let source = doc.source?;
         let mut node = &doc.node;
         let mut span = node.span;
         for s in segs {
@@ -244,7 +247,7 @@ impl Context<'_> {
                 _ => return None,
             }
         }
-        Some(Location::new(doc.source, span))
+        Some(Location::new(source, span))
     }
 }
 

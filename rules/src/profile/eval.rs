@@ -121,14 +121,10 @@ pub fn run(
         config: None,
     };
 
-    let config = read_config(profile, sources, inv, w, obj, c, &env, &args, &mut out);
-    if out.fallback {
-        return out;
-    }
     let (repository, tag) = c.image.as_ref().map_or(("", None), |i| split_image(&i.value));
     let version = tag.and_then(parse_version);
     let mut root = Map::new();
-    root.insert("config".into(), config.as_ref().map_or(Json::Null, |d| to_json(&d.node)));
+    root.insert("config".into(), Json::Null);
     root.insert(
         "env".into(),
         Json::Object(env.iter().map(|e| (e.name.clone(), e.value.clone().map_or(Json::Null, Json::String))).collect()),
@@ -140,7 +136,18 @@ pub fn run(
         serde_json::json!({"repository": repository, "tag": tag, "version": version.as_ref().map(|v| v.iter().map(u64::to_string).collect::<Vec<_>>().join("."))}),
     );
     root.insert("workload".into(), serde_json::json!({"kind": &*obj.kind, "namespace": obj.ns(), "name": &*obj.name}));
-    let ctx = Context { sources, json: Json::Object(root), config, env, args, version, fallback: container_loc };
+    // The document without the configuration decides which configuration
+    // source applies (`when` on a source: the image's version, the arguments).
+    let mut ctx =
+        Context { sources, json: Json::Object(root), config: None, env, args, version, fallback: container_loc };
+    let config = read_config(profile, &ctx, inv, w, obj, c, &mut out);
+    if out.fallback {
+        return out;
+    }
+    if let (Some(d), Json::Object(m)) = (&config, &mut ctx.json) {
+        m.insert("config".into(), to_json(&d.node));
+    }
+    ctx.config = config;
 
     out.client = client_limits(profile, &ctx);
     for u in &profile.uses {
@@ -224,20 +231,22 @@ enum Target {
 }
 
 /// Finds the configuration the profile names; records problems and falls back
-/// to the grants when a needed configuration cannot be read.
-#[allow(clippy::too_many_arguments)]
+/// to the grants when a needed configuration cannot be read. `ctx` holds the
+/// container's environment and arguments (no configuration yet).
 fn read_config(
     profile: &Profile,
-    sources: &Sources,
+    ctx: &Context<'_>,
     inv: &Inventory,
     w: &Workload,
     obj: &Object,
     c: &Container,
-    env: &[resolve::EnvValue],
-    args: &[Arg],
     out: &mut AgentRun,
 ) -> Option<ConfigDoc> {
+    let (sources, env, args) = (ctx.sources, ctx.env.as_slice(), ctx.args.as_slice());
     for src in &profile.config {
+        if src.when.as_ref().is_some_and(|cond| !ctx.eval(&ctx.json, cond)) {
+            continue;
+        }
         // What the source names, and where it is named (None for defaults).
         let (target, named_at) = match &src.kind {
             ConfigSourceKind::Flag(names) | ConfigSourceKind::DirectoryFlag(names) => {
@@ -266,6 +275,15 @@ fn read_config(
             }
             ConfigSourceKind::File(p) => (Target::File(p.clone()), None),
             ConfigSourceKind::Directory(p) => (Target::Directory(p.clone()), None),
+            ConfigSourceKind::Builtin { node, .. } => {
+                // Nothing in the manifest configures the agent: it runs with
+                // what its image ships. Findings point at the image.
+                let mut node = node.clone();
+                expand_env(&mut node, env);
+                let describe = format!("the built-in configuration of the image (profile {})", profile.id);
+                out.config = Some((describe.clone(), ctx.fallback));
+                return Some(ConfigDoc { node, source: None, describe });
+            }
         };
         let here = named_at.unwrap_or_else(|| obj.loc(c.span));
         let read: Result<Vec<(String, resolve::FileText)>, (Missing, String)> = match &target {
@@ -299,7 +317,7 @@ fn read_config(
         };
         let mut doc = doc;
         expand_env(&mut doc.node, env);
-        out.config = Some((doc.describe.clone(), Location::new(doc.source, doc.node.span)));
+        out.config = doc.source.map(|source| (doc.describe.clone(), Location::new(source, doc.node.span)));
         return Some(doc);
     }
     if profile.config.iter().any(|s| !s.optional) {
@@ -342,7 +360,7 @@ fn parse_files(
             entries.push(agent_config::entry_node(key, loc.span, agent_config::string_node(&f.text, loc.span)));
         }
         let node = agent_config::map_node(entries, apiload_yaml::Span::point(0));
-        return source.map(|source| ConfigDoc { node, source, describe });
+        return source.map(|source| ConfigDoc { node, source: Some(source), describe });
     }
     let mut docs = Vec::new();
     for (name, f) in &files {
@@ -366,7 +384,7 @@ fn parse_files(
         }
     }
     let node = if docs.len() == 1 { docs.pop()? } else { agent_config::merge(docs) };
-    source.map(|source| ConfigDoc { node, source, describe })
+    source.map(|source| ConfigDoc { node, source: Some(source), describe })
 }
 
 /// The (group, resource) pairs a call names.

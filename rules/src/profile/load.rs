@@ -66,7 +66,9 @@ fn number(node: &Node, what: &str) -> R<f64> {
     node.as_f64().map_or_else(|| err(node.span, format!("{what} must be a number")), Ok)
 }
 
-pub fn read_profile(root: &Node, origin: &str) -> R<Profile> {
+/// Reads one profile document; `text` is the profile file's text, for the
+/// positions of errors inside embedded configurations.
+pub fn read_profile(root: &Node, origin: &str, text: &str) -> R<Profile> {
     keys(root, "a profile", &["id", "name", "description", "sources", "match", "config", "client", "uses"])?;
     let id = string(req(root, "id", "a profile")?, "`id`")?;
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
@@ -74,9 +76,12 @@ pub fn read_profile(root: &Node, origin: &str) -> R<Profile> {
     }
     let name = string(req(root, "name", "a profile")?, "`name`")?;
     let m = req(root, "match", "a profile")?;
-    keys(m, "`match`", &["images", "commands"])?;
-    let images = m.get("images").map(|n| strings(n, "`match.images`")).transpose()?.unwrap_or_default();
-    let commands = m.get("commands").map(|n| strings(n, "`match.commands`")).transpose()?.unwrap_or_default();
+    keys(m, "`match`", &["images", "commands", "exclude_images", "exclude_commands"])?;
+    let list = |key: &str| -> R<Vec<String>> {
+        m.get(key).map(|n| strings(n, &format!("`match.{key}`"))).transpose().map(Option::unwrap_or_default)
+    };
+    let (images, commands) = (list("images")?, list("commands")?);
+    let (exclude_images, exclude_commands) = (list("exclude_images")?, list("exclude_commands")?);
     if images.is_empty() && commands.is_empty() {
         return err(m.span, "`match` needs `images` or `commands`");
     }
@@ -85,7 +90,7 @@ pub fn read_profile(root: &Node, origin: &str) -> R<Profile> {
             .as_seq()
             .ok_or(SpanError { span: n.span, message: "`config` must be a list".into() })?
             .iter()
-            .map(config_source)
+            .map(|c| config_source(c, text))
             .collect::<R<_>>()?,
         None => Vec::new(),
     };
@@ -106,6 +111,8 @@ pub fn read_profile(root: &Node, origin: &str) -> R<Profile> {
         sources: root.get("sources").map(|n| strings(n, "`sources`")).transpose()?.unwrap_or_default(),
         images,
         commands,
+        exclude_images,
+        exclude_commands,
         config,
         client,
         uses,
@@ -126,7 +133,7 @@ fn format_of(node: &Node) -> R<Format> {
     )
 }
 
-fn config_source(node: &Node) -> R<ConfigSource> {
+fn config_source(node: &Node, profile_text: &str) -> R<ConfigSource> {
     keys(
         node,
         "a `config` entry",
@@ -140,10 +147,13 @@ fn config_source(node: &Node) -> R<ConfigSource> {
             "key",
             "path",
             "directory",
+            "builtin",
             "format",
             "optional",
+            "when",
         ],
     )?;
+    let format = format_of(node)?;
     let kind = if let Some(f) = node.get("flag") {
         ConfigSourceKind::Flag(strings(f, "`flag`")?)
     } else if let Some(f) = node.get("directory_flag") {
@@ -161,17 +171,40 @@ fn config_source(node: &Node) -> R<ConfigSource> {
         ConfigSourceKind::File(string(p, "`path`")?)
     } else if let Some(p) = node.get("directory") {
         ConfigSourceKind::Directory(string(p, "`directory`")?)
+    } else if let Some(b) = node.get("builtin") {
+        let name = node.get("format").and_then(Node::as_str).unwrap_or_default();
+        builtin(b, format, name, profile_text)?
     } else {
         return err(
             node.span,
-            "a `config` entry needs `flag`, `directory_flag`, `arg_after`, `env`, `config_map`, `path` or `directory`",
+            "a `config` entry needs `flag`, `directory_flag`, `arg_after`, `env`, `config_map`, `path`, `directory` or `builtin`",
         );
     };
     let optional = match node.get("optional") {
         Some(n) => n.as_bool().ok_or(SpanError { span: n.span, message: "`optional` must be a boolean".into() })?,
         None => false,
     };
-    Ok(ConfigSource { kind, format: format_of(node)?, optional })
+    let when = node.get("when").map(condition).transpose()?;
+    Ok(ConfigSource { kind, format, optional, when })
+}
+
+/// An image's built-in configuration, parsed now so that a broken one is an
+/// error of the profile (at its line in the profile file), not of every lint.
+fn builtin(node: &Node, format: Format, format_name: &str, profile_text: &str) -> R<ConfigSourceKind> {
+    let text = string(node, "`builtin`")?;
+    if format == Format::KeyValue {
+        return err(node.span, "`builtin` takes a configuration text; format `keyvalue` reads directories");
+    }
+    match crate::agent_config::parse(format, &text) {
+        Ok(parsed) => Ok(ConfigSourceKind::Builtin { text, node: parsed }),
+        Err(e) => {
+            let at = apiload_yaml::embedded_offset(profile_text, node.span, &text, e.offset);
+            err(
+                Span::new(at, at),
+                format!("the built-in configuration does not parse as `{format_name}`: {}", e.message),
+            )
+        }
+    }
 }
 
 fn value_source(node: &Node) -> R<ValueSource> {

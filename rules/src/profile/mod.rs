@@ -53,7 +53,7 @@ impl ProfileSet {
         let mut errors = Vec::new();
         for doc in apiload_yaml::load_str(text, &Limits::default()) {
             match doc {
-                Ok(doc) => match load::read_profile(&doc.root, origin) {
+                Ok(doc) => match load::read_profile(&doc.root, origin, text) {
                     Ok(p) => self.insert(p),
                     Err(e) => errors.push(SpanError::new(e.span, e.message)),
                 },
@@ -87,13 +87,21 @@ impl ProfileSet {
         })
     }
 
-    /// The profile of a container: the first whose image or command pattern matches.
+    /// The profile of a container: the first whose image or command pattern
+    /// matches and whose exclusions do not. An excluded container (another
+    /// program of the same project: its operator, a controller built from the
+    /// same image) may still be recognised by a later profile.
     pub fn for_container(&self, image: Option<&str>, command: Option<&str>) -> Option<&Arc<Profile>> {
         let repo = image.map(|i| context::split_image(i).0);
         let cmd = command.map(|c| c.rsplit('/').next().unwrap_or(c));
+        let any = |globs: &[String], s: Option<&str>| s.is_some_and(|s| globs.iter().any(|g| crate::text::glob(g, s)));
         self.profiles.iter().find(|p| {
-            repo.is_some_and(|r| p.images.iter().any(|g| crate::text::glob(g, r)))
-                || cmd.is_some_and(|c| p.commands.iter().any(|g| crate::text::glob(g, c)))
+            (any(&p.images, repo) || any(&p.commands, cmd))
+                && !any(&p.exclude_images, repo)
+                && !any(&p.exclude_commands, cmd)
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -19,6 +19,10 @@ pub struct Profile {
     pub sources: Vec<String>,
     pub images: Vec<String>,
     pub commands: Vec<String>,
+    /// Images and commands of the same project that are other programs (an
+    /// operator, a controller, a load generator): never this agent.
+    pub exclude_images: Vec<String>,
+    pub exclude_commands: Vec<String>,
     pub config: Vec<ConfigSource>,
     pub client: ClientSpec,
     pub uses: Vec<Use>,
@@ -35,6 +39,9 @@ pub struct ConfigSource {
     pub format: Format,
     /// When true, not finding this configuration in the input is normal.
     pub optional: bool,
+    /// The source is considered only when this holds (evaluated on the
+    /// document without `config`: env, args, flags, image, workload).
+    pub when: Option<Condition>,
 }
 
 #[derive(Clone, Debug)]
@@ -54,6 +61,10 @@ pub enum ConfigSourceKind {
     File(String),
     /// A fixed directory (the agent's default).
     Directory(String),
+    /// The configuration the image runs with when nothing else applies (a
+    /// default file baked into the image), as text in the profile; parsed
+    /// when the profile is loaded.
+    Builtin { text: String, node: apiload_yaml::Node },
 }
 
 #[derive(Clone, Debug, Default)]
