@@ -128,7 +128,7 @@ fn hover_shows_the_load_estimate() {
     assert_eq!(hover["contents"]["kind"], "markdown");
     for expected in [
         "**DaemonSet monitoring/node-agent**: 5,000 copies (one per node) at 5,000 nodes",
-        "| pods (watch) | cluster | 5,000 | 5,000 |",
+        "| pods (watch) | cluster | inferred (unscoped) | 5,000 | 5,000 |",
         "Findings: AL101 per-node-cluster-watch (error)",
     ] {
         assert!(md.contains(expected), "{expected:?} not in\n{md}");

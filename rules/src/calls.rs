@@ -159,6 +159,28 @@ impl ApiCall {
         self.fans_out() && resources::is_sizeable(self.info)
     }
 
+    /// The call as machine-readable output names it.
+    pub fn reference(&self) -> crate::diagnostic::CallRef {
+        let verbs = [("list", self.list), ("watch", self.watch), ("get", self.get)];
+        crate::diagnostic::CallRef {
+            resource: self.display(),
+            verbs: verbs.iter().filter(|(_, on)| *on).map(|(v, _)| *v).collect(),
+            scope: match self.scope {
+                CallScope::Cluster => "cluster",
+                CallScope::Namespaces(_) => "namespace",
+                CallScope::Node => "node",
+                CallScope::Object => "object",
+            },
+            basis: self.basis.as_str(),
+            inference: match &self.basis {
+                Basis::Inferred(Inference::Unscoped) => Some("unscoped"),
+                Basis::Inferred(Inference::NodeScopable { .. }) => Some("node-scopable"),
+                Basis::Inferred(Inference::SharedIdentity { .. }) => Some("shared-identity"),
+                _ => None,
+            },
+        }
+    }
+
     /// "LIST and WATCH" / "WATCH" / "LIST".
     pub fn verbs(&self) -> &'static str {
         match (self.list, self.watch) {

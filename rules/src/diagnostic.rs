@@ -226,6 +226,24 @@ impl PartialEq for RuleInfo {
     }
 }
 
+/// A call a finding rests on, as machine-readable output shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CallRef {
+    /// `pods`, `replicasets.apps`.
+    pub resource: String,
+    /// Of `list`, `watch`, `get`.
+    pub verbs: Vec<&'static str>,
+    /// `cluster`, `namespace`, `node` or `object`.
+    pub scope: &'static str,
+    /// `profile`, `declared`, `observed` or `inferred`.
+    pub basis: &'static str,
+    /// For inferred calls: `unscoped` (nothing lets the copies ask for
+    /// less), `node-scopable` (they can, unverified) or `shared-identity`
+    /// (the grant may be another workload's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inference: Option<&'static str>,
+}
+
 #[derive(Clone, Debug)]
 pub struct Diagnostic {
     pub rule: &'static RuleInfo,
@@ -238,6 +256,11 @@ pub struct Diagnostic {
     pub help: Option<String>,
     /// Mechanical fixes.
     pub fixes: Vec<Fix>,
+    /// The API calls the finding is about, each with its basis.
+    pub calls: Vec<CallRef>,
+    /// What the finding rests on: `profile`, `declared`, `observed` or
+    /// `inferred`; `None` for findings about no API call.
+    pub basis: Option<&'static str>,
 }
 
 impl Diagnostic {
@@ -251,6 +274,8 @@ impl Diagnostic {
             related: Vec::new(),
             help: None,
             fixes: Vec::new(),
+            calls: Vec::new(),
+            basis: None,
         }
     }
 
@@ -281,5 +306,25 @@ impl Diagnostic {
 
     pub fn category(&self) -> Category {
         self.rule.category
+    }
+
+    /// The calls the finding is about; its basis becomes `inferred` when any
+    /// of them is only inferred from the grants (a suspected fan-out), else
+    /// the basis of the known ones (`observed` before `declared` before
+    /// `profile`).
+    pub fn calls(mut self, calls: Vec<CallRef>) -> Diagnostic {
+        self.basis = ["inferred", "observed", "declared", "profile"]
+            .into_iter()
+            .find(|b| calls.iter().any(|c| c.basis == *b))
+            .or(self.basis);
+        self.calls = calls;
+        self
+    }
+
+    /// Says what the finding rests on when no call does (an over-grant the
+    /// owner's declaration shows).
+    pub fn basis(mut self, basis: &'static str) -> Diagnostic {
+        self.basis = Some(basis);
+        self
     }
 }

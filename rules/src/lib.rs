@@ -36,7 +36,9 @@ pub mod input;
 pub mod object;
 pub mod rbac;
 pub mod workload;
-// Layer 3 — the inventory: every object indexed for the joins.
+// Layer 3 — the inventory: every object indexed for the joins, once the
+// namespaces of objects that name none are settled.
+pub mod inferred_namespace;
 pub mod inventory;
 // Layer 4 — agent knowledge: agents' configuration languages, the API calls
 // they make, and what says which: profiles and owners' declarations.
@@ -123,7 +125,10 @@ impl Input {
 
     /// Indexes everything, analyses every workload and runs every rule.
     pub fn analyze(self, sources: &Sources) -> Report {
-        let Input { options, profiles, exemptions, objects, mut diagnostics } = self;
+        let Input { options, profiles, exemptions, mut objects, mut diagnostics } = self;
+        if !options.namespace_given {
+            inferred_namespace::infer(&mut objects, &options.default_namespace, &mut diagnostics);
+        }
         let inventory = Inventory::build(objects, &mut diagnostics);
         let analyses = analysis::analyze_workloads(sources, &inventory, &profiles, &options, &exemptions.annotations);
         let ctx = rules::Context { sources, inventory: &inventory, analyses: &analyses, options: &options };

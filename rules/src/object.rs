@@ -16,6 +16,9 @@ pub struct Object {
     pub name: Box<str>,
     /// `None` for cluster-scoped kinds; otherwise the object's namespace or the default one.
     pub namespace: Option<Box<str>>,
+    /// True when the object names no namespace and got the default one
+    /// (`helm template` output often names none).
+    pub namespace_defaulted: bool,
     /// Span of `metadata.name` (or of the document when it has none).
     pub name_span: Span,
     /// The object itself, shared: front ends that keep objects between analyses
@@ -196,6 +199,7 @@ fn push_object(
             kind: id.kind.into(),
             name: id.name.into(),
             namespace: id.namespace.map(Into::into),
+            namespace_defaulted: id.namespace_defaulted,
             name_span: id.name_span,
             node: std::sync::Arc::new(node),
         }),
@@ -207,6 +211,7 @@ struct Identity {
     api_version: String,
     kind: String,
     name: String,
+    namespace_defaulted: bool,
     namespace: Option<String>,
     name_span: Span,
 }
@@ -236,19 +241,20 @@ fn identify(node: &Node, default_namespace: &str) -> Result<Identity, SpanError>
             ));
         }
     };
-    let namespace = if is_cluster_scoped(kind.value) {
-        None
+    let (namespace, namespace_defaulted) = if is_cluster_scoped(kind.value) {
+        (None, false)
     } else {
-        Some(match m.str("namespace")? {
-            Some(ns) if !ns.value.is_empty() => ns.value.to_string(),
-            _ => default_namespace.to_string(),
-        })
+        match m.str("namespace")? {
+            Some(ns) if !ns.value.is_empty() => (Some(ns.value.to_string()), false),
+            _ => (Some(default_namespace.to_string()), true),
+        }
     };
     Ok(Identity {
         api_version: api_version.value.to_string(),
         kind: kind.value.to_string(),
         name,
         namespace,
+        namespace_defaulted,
         name_span,
     })
 }

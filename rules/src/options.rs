@@ -109,6 +109,10 @@ impl ClusterProfile {
 pub struct Options {
     /// Namespace of objects that have none (`kubectl apply -n`).
     pub default_namespace: String,
+    /// True when the user gave that namespace (`-n`, the configuration's
+    /// `namespace`); otherwise the namespace of objects that name none may be
+    /// inferred from the bindings that name their ServiceAccount.
+    pub namespace_given: bool,
     pub cluster: ClusterProfile,
     /// A Deployment, StatefulSet, ReplicaSet or Job with at least this many
     /// copies (replicas, or an HPA's maxReplicas) fans out like a DaemonSet.
@@ -175,6 +179,7 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             default_namespace: "default".into(),
+            namespace_given: false,
             cluster: ClusterProfile::default(),
             fanout_min_replicas: 50,
             max_client_qps: 1_000.0,

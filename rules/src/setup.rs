@@ -83,6 +83,7 @@ impl Setup {
             }
             options.cluster.nodes = n.max(1);
         }
+        options.namespace_given = flags.namespace.is_some() || settings.namespace.is_some();
         options.default_namespace =
             flags.namespace.clone().or(settings.namespace.clone()).unwrap_or_else(|| "default".into());
         options.rule_settings = settings.rules.clone();

@@ -13,7 +13,9 @@ use apiload_rules::{Object, ObjectRef, Options, Severity, Sources};
 use apiload_yaml::Limits;
 use std::collections::HashMap;
 
-/// Objects of a YAML text, added to `sources` under `name`.
+/// Objects of a YAML text, added to `sources` under `name`, with the
+/// namespaces a lint of the text would settle for objects that name none (a
+/// cluster's objects always have theirs).
 fn objects(sources: &mut Sources, name: &str, text: &str) -> Vec<Object> {
     let id = sources.add(name, text.as_bytes());
     let mut objects = Vec::new();
@@ -21,6 +23,7 @@ fn objects(sources: &mut Sources, name: &str, text: &str) -> Vec<Object> {
     for doc in apiload_yaml::load_stream(text.as_bytes(), &Limits::default()).into_iter().flatten() {
         objects_from_document(id, doc.root, "default", &mut objects, &mut diagnostics);
     }
+    apiload_rules::inferred_namespace::infer(&mut objects, "default", &mut diagnostics);
     objects
 }
 

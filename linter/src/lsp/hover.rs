@@ -63,13 +63,21 @@ fn describe(snap: &Snapshot, a: &WorkloadAnalysis, obj: &Object) -> String {
     } else if e.resources.is_empty() {
         md.push_str("No list or watch calls are known: its load does not grow with the cluster.\n");
     } else {
-        md.push_str("| call | scope | copies | watches | initial LIST | watch events/s |\n|---|---|--:|--:|--:|--:|\n");
-        for r in &e.resources {
+        md.push_str(
+            "| call | scope | basis | copies | watches | initial LIST | watch events/s |\n|---|---|---|--:|--:|--:|--:|\n",
+        );
+        // `cost::estimate` estimates the calls in order.
+        for (r, call) in e.resources.iter().zip(&a.behaviour.calls) {
+            let reference = call.reference();
+            let basis = match reference.inference {
+                Some(how) => format!("{} ({how})", reference.basis),
+                None => reference.basis.to_string(),
+            };
             let verbs: Vec<&str> =
                 [(r.list, "list"), (r.watch, "watch")].into_iter().filter(|(on, _)| *on).map(|(_, v)| v).collect();
             let verbs = if verbs.is_empty() { "get".to_string() } else { verbs.join(", ") };
             md.push_str(&format!(
-                "| {} ({verbs}) | {} | {} | {} | {} | {} |\n",
+                "| {} ({verbs}) | {} | {basis} | {} | {} | {} | {} |\n",
                 r.resource,
                 r.scope,
                 thousands(r.copies),

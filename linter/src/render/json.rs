@@ -1,6 +1,7 @@
 //! `--format json`: the output contract (`docs/output-contract.md`).
 
 use super::{Locator, Position, help_uri};
+use apiload_rules::diagnostic::CallRef;
 use apiload_rules::{Diagnostic, ObjectRef, Severity, Sources};
 use serde::Serialize;
 
@@ -38,6 +39,11 @@ struct JsonDiagnostic<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     fixes: Vec<JsonFix<'a>>,
     help_uri: String,
+    /// `profile`, `declared`, `observed` or `inferred` (docs/output.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    basis: Option<&'static str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    calls: &'a [CallRef],
 }
 
 #[derive(Serialize)]
@@ -104,6 +110,8 @@ pub fn render(sources: &Sources, diagnostics: &[Diagnostic], counts: Counts) -> 
                     })
                     .collect(),
                 help_uri: help_uri(d.rule.id, d.rule.name),
+                basis: d.basis,
+                calls: &d.calls,
             })
             .collect(),
         summary: Summary {

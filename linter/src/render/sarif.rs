@@ -82,6 +82,10 @@ pub fn render(sources: &Sources, diagnostics: &[Diagnostic], fingerprint: impl F
             if let Some(w) = &d.workload {
                 properties["workload"] = json!(w);
             }
+            if let Some(basis) = d.basis {
+                properties["basis"] = json!(basis);
+                properties["calls"] = json!(d.calls);
+            }
             if let Some(h) = &d.help {
                 properties["fix"] = json!(h);
             }

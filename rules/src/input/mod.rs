@@ -1,5 +1,7 @@
 //! The findings made while reading input, before any analysis: documents
 //! that are not valid objects (AL001) and objects defined twice (AL002).
+//! (AL009, namespaces inferred for objects that name none, reads the
+//! objects themselves: `crate::inferred_namespace`.)
 //! They are raised by `object`, `rbac` and `inventory` as they read, so they
 //! live below those layers; the registry in `crate::rules` lists them with
 //! the others.

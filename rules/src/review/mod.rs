@@ -475,6 +475,8 @@ impl Plan {
         if let Some(reason) = self.not_judged {
             return Verdict { not_judged: Some(reason), ..Verdict::default() };
         }
+        // A cluster's objects have their namespaces: nothing to infer.
+        let options = Options { namespace_given: true, ..options.clone() };
         let run = |objects: Vec<Object>| {
             let mut input = crate::Input::with_profiles(options.clone(), profiles.clone());
             input.set_exemptions(exemptions.clone());

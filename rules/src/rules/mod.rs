@@ -51,6 +51,7 @@ pub struct Rule {
 static RAISED_ELSEWHERE: &[&RuleInfo] = &[
     &crate::input::invalid_manifest::RULE,
     &crate::input::duplicate_object::RULE,
+    &crate::inferred_namespace::RULE,
     &expired_exemption::RULE,
     &ineffective_exemption::RULE,
     &unused_exemption::RULE,

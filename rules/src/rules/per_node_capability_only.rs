@@ -118,13 +118,16 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
                 agents.push(&r.profile.name);
             }
         }
-        let reason = match &a.behaviour.declaration {
+        let (reason, basis) = match &a.behaviour.declaration {
             Some((_, true)) if agents.is_empty() => {
-                format!("its owner declares (`{}`) that it {what}", crate::declared::CALLS_ANNOTATION)
+                (format!("its owner declares (`{}`) that it {what}", crate::declared::CALLS_ANNOTATION), "declared")
             }
-            _ => format!(
-                "as configured, {} {what}",
-                if agents.is_empty() { "it".to_string() } else { agents.join(" and ") }
+            _ => (
+                format!(
+                    "as configured, {} {what}",
+                    if agents.is_empty() { "it".to_string() } else { agents.join(" and ") }
+                ),
+                "profile",
             ),
         };
         let mut d = Diagnostic::new(
@@ -139,7 +142,9 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
             ),
         )
         .workload(ctx.workload(a).1.reference())
-        .help(RULE.info.fix);
+        .help(RULE.info.fix)
+        .basis(basis)
+        .calls(a.behaviour.calls.iter().filter(|c| c.list || c.watch).map(|c| c.reference()).collect());
         if let Some((decl, true)) = &a.behaviour.declaration {
             d = d.related(decl.location, "the owner's declaration of its calls");
         }

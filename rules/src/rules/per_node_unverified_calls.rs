@@ -133,7 +133,8 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
         );
         let mut d = Diagnostic::new(&RULE.info, ctx.identity_location(a), message)
             .workload(ctx.workload(a).1.reference())
-            .help(RULE.info.fix);
+            .help(RULE.info.fix)
+            .calls(calls.iter().map(|c| c.reference()).collect());
         if let Some(identity) = &a.behaviour.node_identity {
             d = d.related(identity.location(), "where it is told its node name");
         }

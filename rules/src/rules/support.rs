@@ -300,7 +300,8 @@ pub fn fanout_diagnostic(
     let mut d = Diagnostic::new(rule, ctx.identity_location(a), message)
         .workload(ctx.workload(a).1.reference())
         .help(help)
-        .severity(severity);
+        .severity(severity)
+        .calls(calls.iter().map(|c| c.reference()).collect());
     for (origin, cs) in &features {
         let names: Vec<String> = cs.iter().map(|c| c.display()).collect();
         let text = match &origin.because {
