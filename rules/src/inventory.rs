@@ -31,31 +31,11 @@ pub struct Inventory {
     pub flow_schemas: Vec<usize>,
 }
 
-/// Kinds the analysis reads; the others are dropped as soon as they are
-/// identified. Front ends may drop documents of other kinds even earlier.
+/// Kinds the analysis reads ([`crate::kube::kinds`]); the others are dropped
+/// as soon as they are identified. Front ends may drop documents of other
+/// kinds even earlier.
 pub fn is_analyzed_kind(kind: &str) -> bool {
-    matches!(
-        kind,
-        "DaemonSet"
-            | "Deployment"
-            | "StatefulSet"
-            | "ReplicaSet"
-            | "ReplicationController"
-            | "Job"
-            | "CronJob"
-            | "Pod"
-            | "ServiceAccount"
-            | "Role"
-            | "ClusterRole"
-            | "RoleBinding"
-            | "ClusterRoleBinding"
-            | "ConfigMap"
-            | "Secret"
-            | "HorizontalPodAutoscaler"
-            | "FlowSchema"
-            | "PriorityLevelConfiguration"
-            | "Namespace"
-    )
+    crate::kube::kinds::analyzed(kind).is_some()
 }
 
 fn key(ns: &str, name: &str) -> String {

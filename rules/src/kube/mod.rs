@@ -1,3 +1,4 @@
 //! Facts about the Kubernetes API itself.
 
+pub mod kinds;
 pub mod resources;
