@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod config;
 pub mod convert;
 pub mod decide;
+pub mod kinds;
 pub mod live;
 pub mod metrics;
 pub mod review;

@@ -8,7 +8,7 @@ use crate::cluster::Cluster;
 use crate::config::{Analysis, SOURCE_NEW, SOURCE_OLD};
 use crate::convert;
 use crate::decide::{self, Mode};
-use crate::live::{self, ConfigMaps};
+use crate::live::ConfigMaps;
 use crate::metrics::Metrics;
 use apiload_rules::review::{Change, ObjectKey, Plan, Verdict};
 use std::sync::Arc;
@@ -123,7 +123,7 @@ pub fn finish(app: &App, pending: Pending, verdict: &Verdict) -> Answer {
         "denied"
     };
     if d.response.allowed && !dry_run {
-        let watched = live::is_watched(&change.new.kind);
+        let watched = crate::kinds::is_watched(&change.new.kind);
         if let Some(cms) = &app.config_maps
             && &*change.new.kind == "ConfigMap"
         {
