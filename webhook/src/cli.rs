@@ -98,8 +98,9 @@ pub struct Args {
     #[arg(long, default_value_t = 1_000_000, value_name = "N")]
     pub max_object_fields: usize,
 
-    /// Reviews analysed at once (default: the CPUs the process may use).
-    /// Reviews with large bodies take at most half of them.
+    /// Reviews analysed at once (default: the CPUs the process may use, at
+    /// least 2). Reviews with large bodies take at most half of them, at a
+    /// lower CPU priority.
     #[arg(long, value_name = "N")]
     pub analysis_workers: Option<usize>,
 

@@ -6,7 +6,10 @@
 //! At most `workers` jobs run at once; a job waits for a worker no longer
 //! than its review's deadline, and one picked up after it is dropped unrun.
 //! Large reviews (big bodies) may take at most half the workers, so a few
-//! of them never hold every worker while small reviews queue. A job that
+//! of them never hold every worker while small reviews queue, and they run
+//! on threads of their own at a lower CPU priority (nice 10), so that on a
+//! busy or small node (the chart's limit is one CPU) the scheduler gives
+//! small reviews, probes and I/O the CPU first. A job that
 //! overruns its deadline keeps its worker until it ends — the engine cannot
 //! be interrupted — but its review is answered at the deadline, and the
 //! bound on workers bounds how much such work there can be.
@@ -35,6 +38,43 @@ pub struct Pool {
     workers: Arc<Semaphore>,
     large: Arc<Semaphore>,
     size: usize,
+    /// The large lane's threads, fed one job at a time.
+    large_jobs: std::sync::Mutex<std::sync::mpsc::Sender<Job>>,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Starts `n` threads that run the large lane's jobs at nice 10.
+fn large_lane_threads(n: usize) -> std::sync::mpsc::Sender<Job> {
+    let (tx, rx) = std::sync::mpsc::channel::<Job>();
+    let rx = Arc::new(std::sync::Mutex::new(rx));
+    for i in 0..n {
+        let rx = rx.clone();
+        let spawned = std::thread::Builder::new().name(format!("apiload-large-{i}")).spawn(move || {
+            lower_priority();
+            loop {
+                let job = match rx.lock().unwrap_or_else(|e| e.into_inner()).recv() {
+                    Ok(job) => job,
+                    Err(_) => return,
+                };
+                job();
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start a thread for large reviews");
+        }
+    }
+    tx
+}
+
+/// Nice 10 for the calling thread (Linux: a thread's own priority).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and setpriority take no pointers; a failure only leaves the priority as it was.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
 }
 
 /// A job's result and how long it waited for a worker.
@@ -46,10 +86,12 @@ pub struct Done<T> {
 impl Pool {
     pub fn new(workers: usize) -> Pool {
         let workers = workers.max(1);
+        let large = (workers / 2).max(1);
         Pool {
             workers: Arc::new(Semaphore::new(workers)),
-            large: Arc::new(Semaphore::new((workers / 2).max(1))),
+            large: Arc::new(Semaphore::new(large)),
             size: workers,
+            large_jobs: std::sync::Mutex::new(large_lane_threads(large)),
         }
     }
 
@@ -79,19 +121,39 @@ impl Pool {
             .map_err(|_| Missed::Deadline)?
             .map_err(|_| Missed::Deadline)?;
         let queued = waiting.elapsed();
-        let handle = tokio::task::spawn_blocking(move || {
-            // The permits go with the work, however long it takes.
-            let _permits = (worker, large);
+        let work = move || {
             if Instant::now() >= deadline {
                 return None;
             }
             Some(std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)))
-        });
-        match tokio::time::timeout_at(until, handle).await {
+        };
+        let result = match large {
+            None => {
+                let handle = tokio::task::spawn_blocking(move || {
+                    // The permit goes with the work, however long it takes.
+                    let _worker = worker;
+                    work()
+                });
+                tokio::time::timeout_at(until, handle).await.map(|r| r.map_err(|e| e.to_string()))
+            }
+            Some(large) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let job: Job = Box::new(move || {
+                    let _permits = (worker, large);
+                    let _ = tx.send(work());
+                });
+                let sent = self.large_jobs.lock().unwrap_or_else(|e| e.into_inner()).send(job);
+                if sent.is_err() {
+                    return Err(Missed::Panicked("no thread for large reviews".into()));
+                }
+                tokio::time::timeout_at(until, rx).await.map(|r| r.map_err(|_| "the job was dropped".to_string()))
+            }
+        };
+        match result {
             Err(_) | Ok(Ok(None)) => Err(Missed::Deadline),
             Ok(Ok(Some(Ok(value)))) => Ok(Done { value, queued }),
             Ok(Ok(Some(Err(panic)))) => Err(Missed::Panicked(panic_message(&panic))),
-            Ok(Err(e)) => Err(Missed::Panicked(e.to_string())),
+            Ok(Err(e)) => Err(Missed::Panicked(e)),
         }
     }
 }

@@ -61,9 +61,11 @@ pub async fn run(args: Args) -> Result<(), String> {
         None
     };
 
+    // At least two by default, so that a large review never holds the only
+    // worker (a pod limited to one CPU still runs two threads).
     let workers = args
         .analysis_workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()).max(2))
         .clamp(1, 64);
     let mut app = App::new(args.mode, analysis, cluster.clone(), metrics.clone(), workers);
     app.config_maps = config_maps;
