@@ -192,6 +192,21 @@ pub fn decode_within(body: &[u8], max_object_bytes: usize) -> Result<Decoded, De
     Ok(Decoded::Review(request))
 }
 
+/// The `uid` of a review, read from the start of the body without parsing
+/// it: the API server writes `request.uid` first (Go encodes struct fields
+/// in order, and `UID` is `AdmissionRequest`'s first). For answering a large
+/// review that could not be decoded before its deadline; `None` when the
+/// body does not start that way.
+pub fn peek_uid(body: &[u8]) -> Option<String> {
+    const MARK: &[u8] = br#""request":{"uid":""#;
+    let head = &body[..body.len().min(1024)];
+    let at = head.windows(MARK.len()).position(|w| w == MARK)? + MARK.len();
+    let rest = &body[at..body.len().min(at + 256)];
+    let end = rest.iter().position(|&b| b == b'"')?;
+    let uid = std::str::from_utf8(&rest[..end]).ok()?;
+    (!uid.is_empty() && !uid.contains('\\')).then(|| uid.to_string())
+}
+
 /// The JSON type of an unparsed value, from its first byte.
 fn raw_type(raw: &RawValue) -> &'static str {
     match raw.get().trim_start().as_bytes().first() {
@@ -295,6 +310,14 @@ mod tests {
         assert!(err(&body(r#"{"uid":"u","kind":{},"operation":"PATCH"}"#)).contains("PATCH"));
         assert!(err(&body(r#"{"uid":"u","kind":{},"operation":"CREATE","object":[1]}"#)).contains("an array"));
         assert!(err(&body(r#"{"kind":{},"operation":"CREATE"}"#)).contains("uid"));
+    }
+
+    #[test]
+    fn the_uid_is_read_from_the_start_of_a_body_as_the_api_server_writes_it() {
+        let body = br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"705ab4f5-6393","kind":{}}}"#;
+        assert_eq!(peek_uid(body), Some("705ab4f5-6393".into()));
+        assert_eq!(peek_uid(br#"{"request":{"kind":{},"uid":"x"}}"#), None, "not first: parse it");
+        assert_eq!(peek_uid(br#"{"request":{"uid":"a\"b"}}"#), None);
     }
 
     #[test]

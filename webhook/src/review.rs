@@ -247,6 +247,11 @@ fn fields_over(json: &serde_json::Value, max: usize) -> bool {
     false
 }
 
+/// Decoding a large body, for the pool.
+fn decode_job(body: axum::body::Bytes, max_bytes: usize) -> impl FnOnce() -> Result<Decoded, admission::DecodeError> {
+    move || admission::decode_within(&body, max_bytes)
+}
+
 /// The whole review of a body, within `deadline`: decode, prepare, read the
 /// ConfigMaps it needs (live mode), plan, judge, finish.
 pub async fn review(app: Arc<App>, body: axum::body::Bytes, deadline: Instant) -> Result<Answer, Refused> {
@@ -254,9 +259,21 @@ pub async fn review(app: Arc<App>, body: axum::body::Bytes, deadline: Instant) -
     let max_bytes = app.limits.max_object_bytes;
     let decoded = match lane {
         Lane::Small => admission::decode_within(&body, max_bytes),
-        Lane::Large => match app.pool.run(lane, deadline, move || admission::decode_within(&body, max_bytes)).await {
+        Lane::Large => match app.pool.run(lane, deadline, decode_job(body.clone(), max_bytes)).await {
             Ok(done) => done.value,
-            Err(Missed::Deadline) => return Err(Refused::Overloaded),
+            // Not even decoded in time: allowed with a warning when the uid
+            // can be read without decoding, else the failurePolicy decides.
+            Err(Missed::Deadline) => match admission::peek_uid(&body) {
+                Some(uid) => {
+                    let warning = format!(
+                        "apiload: the review ({} bytes) could not be taken up within {:?}; allowed",
+                        body.len(),
+                        app.deadline
+                    );
+                    return Ok(allow_with(&uid, "", String::new(), "deadline", Some(warning)));
+                }
+                None => return Err(Refused::Overloaded),
+            },
             Err(Missed::Panicked(m)) => return Err(Refused::Internal(m)),
         },
     };

@@ -69,7 +69,6 @@ struct ConnState {
     pending_since: AtomicU64,
     /// Last byte read or response produced (ms since `epoch`).
     last_activity: AtomicU64,
-    served_any: AtomicBool,
     evict: Notify,
 }
 
@@ -81,7 +80,6 @@ impl ConnState {
             pending: AtomicBool::new(true),
             pending_since: AtomicU64::new(0),
             last_activity: AtomicU64::new(0),
-            served_any: AtomicBool::new(false),
             evict: Notify::new(),
         }
     }
@@ -101,7 +99,6 @@ impl ConnState {
     fn request_started(&self) {
         self.active.fetch_add(1, Ordering::Relaxed);
         self.pending.store(false, Ordering::Relaxed);
-        self.served_any.store(true, Ordering::Relaxed);
     }
 
     fn request_done(&self) {
@@ -389,7 +386,7 @@ impl ConnContext {
                     }
                 };
                 match handshake {
-                    Ok(Ok(stream)) => self.http(id, stream, state).await,
+                    Ok(Ok(stream)) => self.http(stream, state).await,
                     Ok(Err(e)) => {
                         self.metrics.connection(self.name, "tls_error");
                         tracing::debug!(listener = self.name, error = %e, "TLS handshake failed");
@@ -400,12 +397,12 @@ impl ConnContext {
                     }
                 }
             }
-            None => self.http(id, io, state).await,
+            None => self.http(io, state).await,
         }
         self.table.remove(id);
     }
 
-    async fn http<S>(&self, _id: u64, io: S, state: Arc<ConnState>)
+    async fn http<S>(&self, io: S, state: Arc<ConnState>)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {

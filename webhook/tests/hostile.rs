@@ -212,7 +212,12 @@ fn heavy_reviews_never_hold_small_reviews_or_health_past_the_deadline() {
     // once held an unrelated review for 4.4 s and /healthz for 6.9 s.
     let s = start(&["--request-timeout", "2s", "--analysis-workers", "2"]);
     bounded(120, async {
-        let heavy = review("uid-heavy", "CREATE", &env_heavy("heavy", 45_000), None, false);
+        // As the API server writes it: `request.uid` first.
+        let heavy = format!(
+            r#"{{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{{"uid":"uid-heavy","kind":{{"group":"apps","version":"v1","kind":"DaemonSet"}},"name":"heavy","namespace":"monitoring","operation":"CREATE","userInfo":{{"username":"admin"}},"object":{}}}}}"#,
+            env_heavy("heavy", 45_000)
+        )
+        .into_bytes();
         let mut tasks = Vec::new();
         for _ in 0..4 {
             let (client, addr, body) = (s.client.clone(), s.webhook.review, heavy.clone());
