@@ -143,6 +143,43 @@ fn a_flood_of_slow_connections_leaves_reviews_and_probes_answerable() {
     });
 }
 
+#[cfg(unix)]
+#[test]
+fn with_few_file_descriptors_idle_connections_never_lock_reviews_and_probes_out() {
+    // The case: with 128 open files, 116 idle connections made
+    // /validate and /readyz unreachable. The limits now fit the open files.
+    let dir = TempDir::new("nofile");
+    let pki = Pki::new();
+    let mut args = tls_args(&dir, &pki);
+    args.extend(["--cluster-state".into(), testdata().join("webhook/state").display().to_string()]);
+    args.extend(
+        ["--idle-timeout", "60s", "--header-timeout", "60s", "--tls-handshake-timeout", "60s"].map(String::from),
+    );
+    let webhook = Webhook::start_with_open_files(&args, Some(128));
+    webhook.wait_for_log("connection limits cut to fit the open-files limit", Duration::from_secs(5));
+    let s = Setup { dir, client: https_client(&pki.ca_pem(), None, false), pki, webhook };
+    bounded(90, async {
+        let mut held = Vec::new();
+        for _ in 0..150 {
+            match TcpStream::connect(s.webhook.review).await {
+                Ok(c) => held.push(c),
+                Err(_) => break,
+            }
+        }
+        for _ in 0..40 {
+            if let Ok(c) = TcpStream::connect(s.webhook.metrics).await {
+                held.push(c);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let body = review("uid-nofile", "CREATE", &fixture("reviews/node-agent-daemonset.yaml"), None, false);
+        let r = post(&s.client, s.webhook.review, "/validate", body).await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(get(s.webhook.metrics, "/readyz").await.unwrap().0, 200);
+        drop(held);
+    });
+}
+
 #[test]
 fn bodies_in_flight_are_bounded_and_the_rest_get_503() {
     let s = start(&["--max-request-bytes", "524288", "--max-inflight-bytes", "1048576", "--header-timeout", "60s"]);
