@@ -70,6 +70,13 @@ CASES += [
             "timeoutSeconds": 5,
             "requestTimeout": "4500ms",
             "exemptNamespaces": ["monitoring", "cert-manager", "kube-system"],
+            "exemptNamespaceLabels": {"apiload.dev/webhook": "disabled"},
+            "networkPolicy": {
+                "enabled": True,
+                "webhookFrom": [{"ipBlock": {"cidr": "10.0.0.0/24"}}],
+                "metricsFrom": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+            },
+            "shutdown": {"preStopSeconds": 15, "graceSeconds": 30},
             "nodes": 3000,
             "kubeAPI": {"qps": 50, "burst": 100},
             "replicaCount": 3,
@@ -137,6 +144,7 @@ CASES += [
             "replicaCount": 1,
             "serviceAccount": {"create": False, "name": "apiload"},
             "config": {"annotationExemptions": {"namespaces": "*"}},
+            "networkPolicy": {"enabled": False},
         },
         release="apiload-webhook",
         namespace="security",
@@ -158,6 +166,9 @@ REJECTED = [
     ("namespaces as a string", {"exemptNamespaces": "monitoring"}),
     ("a malformed duration", {"certManager": {"duration": "90 days"}}),
     ("a review deadline the webhook cannot parse", {"requestTimeout": "1m30s"}),
+    ("a namespace label whose value is not a string", {"exemptNamespaceLabels": {"team": 1}}),
+    ("an unknown network policy setting", {"networkPolicy": {"from": []}}),
+    ("a negative preStop sleep", {"shutdown": {"preStopSeconds": -1}}),
 ]
 
 

@@ -21,16 +21,8 @@ const STATE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/webhook/st
 fn app(mode: Mode) -> App {
     let cluster = Arc::new(Cluster::new(true));
     apiload_webhook::static_state::load(&[STATE.to_string()], &cluster);
-    App {
-        mode,
-        analysis: Analysis::load(None, &[], None).expect("default analysis"),
-        cluster,
-        metrics: Arc::new(Metrics::new()),
-        config_maps: None,
-        deadline: std::time::Duration::from_secs(2),
-        judge: review::judge,
-        inline_limit: usize::MAX,
-    }
+    let analysis = Analysis::load(None, &[], None).expect("default analysis");
+    App::new(mode, analysis, cluster, Arc::new(Metrics::new()), 1)
 }
 
 thread_local! {

@@ -4,4 +4,5 @@
 //! means the same in CI, in the editor and in the admission webhook.
 
 pub mod load;
+pub mod lsp_framing;
 pub mod setup;

@@ -14,7 +14,7 @@ pub struct Loaded {
     pub documents: Vec<Result<Document, LoadError>>,
 }
 
-pub use apiload_yaml::files::{ReadError, expand};
+pub use apiload_yaml::files::{ReadError, Skipped, Walk, expand, walk};
 
 /// Name under which stdin appears in findings.
 pub const STDIN_NAME: &str = "<stdin>";

@@ -208,6 +208,8 @@ struct Analysis {
     sources: Sources,
     report: apiload_rules::Report,
     read_errors: Vec<load::ReadError>,
+    /// Paths the walk left out (not manifests, FIFOs, link cycles).
+    skipped: Vec<load::Skipped>,
     fail_on: Option<String>,
 }
 
@@ -237,9 +239,12 @@ fn analyze(args: &InputArgs, report_unused_exemptions: bool) -> Result<Analysis,
             return Err(ExitCode::from(EXIT_USAGE));
         }
     };
-    let (files, mut read_errors) = load::expand(&args.paths);
+    let load::Walk { files, skipped, errors: mut read_errors } = load::walk(&args.paths);
     let (loaded, errors) = load::load_all(&files, &limits);
     read_errors.extend(errors);
+    for s in skipped.iter().filter(|s| s.why.is_notable()) {
+        eprintln!("note: skipped {}: {}", s.path.display(), s.why);
+    }
     let mut input = Input::with_profiles(setup.options, setup.profiles);
     input.set_exemptions(setup.exemptions);
     for l in loaded {
@@ -250,7 +255,7 @@ fn analyze(args: &InputArgs, report_unused_exemptions: bool) -> Result<Analysis,
     for e in &read_errors {
         eprintln!("error: cannot read {}: {}", e.path, e.message);
     }
-    Ok(Analysis { sources, report, read_errors, fail_on: setup.fail_on })
+    Ok(Analysis { sources, report, read_errors, skipped, fail_on: setup.fail_on })
 }
 
 fn emit(text: &str) -> bool {
@@ -259,7 +264,7 @@ fn emit(text: &str) -> bool {
 }
 
 fn lint(args: LintArgs) -> ExitCode {
-    let Analysis { sources, mut report, read_errors, fail_on } =
+    let Analysis { sources, mut report, read_errors, skipped, fail_on } =
         match analyze(&args.input, args.report_unused_exemptions) {
             Ok(a) => a,
             Err(code) => return code,
@@ -299,7 +304,7 @@ fn lint(args: LintArgs) -> ExitCode {
     };
     let diagnostics = &report.diagnostics;
     let output = match args.format {
-        Format::Json => render::json::render(&sources, diagnostics, counts),
+        Format::Json => render::json::render(&sources, diagnostics, counts, &skipped),
         Format::Sarif => render::sarif::render(&sources, diagnostics, |d| baseline::fingerprint(&sources, d)),
         Format::Github => render::github::render(&sources, diagnostics),
         Format::Junit => render::junit::render(&sources, diagnostics, counts.files),
@@ -320,6 +325,9 @@ fn lint(args: LintArgs) -> ExitCode {
             }
             if counts.baselined > 0 {
                 summary.push_str(&format!("; {} in the baseline", counts.baselined));
+            }
+            if let Some(skips) = render::skipped_summary(&skipped) {
+                summary.push_str(&format!("; {skips}"));
             }
             render::human::render(&sources, diagnostics, &render::human::Style { color, width: 100 }, &summary)
         }

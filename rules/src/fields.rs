@@ -98,6 +98,20 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// An `int32` field the API server bounds below (`replicas`: 0,
+    /// `maxReplicas`: 1): anything else is refused there, so it is an error
+    /// here, never a count.
+    pub fn int32(&self, key: &str, min: i64) -> FieldResult<Option<Spanned<i64>>> {
+        let value = self.int(key)?;
+        match value {
+            Some(v) if !(min..=i64::from(i32::MAX)).contains(&v.value) => Err(SpanError::new(
+                v.span,
+                format!("`{}` must be an integer from {min} to {}, not {}", self.at(key), i32::MAX, v.value),
+            )),
+            v => Ok(v),
+        }
+    }
+
     pub fn bool(&self, key: &str) -> FieldResult<Option<Spanned<bool>>> {
         match self.present(key) {
             None => Ok(None),

@@ -160,7 +160,7 @@ fn read_hpa(obj: &Object) -> crate::fields::FieldResult<Option<(String, i64, Spa
     let (Some(kind), Some(name)) = (tf.str("kind")?, tf.str("name")?) else {
         return Ok(None);
     };
-    let Some(max) = sf.int("maxReplicas")? else {
+    let Some(max) = sf.int32("maxReplicas", 1)? else {
         return Ok(None);
     };
     Ok(Some((format!("{}/{}/{}", obj.ns(), kind.value, name.value), max.value, max.span)))

@@ -216,7 +216,8 @@ impl AnnotationPolicy {
     pub fn allows(&self, ns: &str) -> bool {
         match self {
             AnnotationPolicy::Everywhere => true,
-            AnnotationPolicy::Namespaces(list) => list.iter().any(|n| n == ns),
+            // Globs, as in configuration selectors (`team-*`).
+            AnnotationPolicy::Namespaces(list) => list.iter().any(|n| crate::text::glob(n, ns)),
             AnnotationPolicy::Nowhere => false,
         }
     }

@@ -291,16 +291,16 @@ fn read_workload(index: usize, obj: &Object, kind: WorkloadKind) -> FieldResult<
     let root = Fields::new(&obj.node, "")?;
     let spec = root.map("spec")?;
     let replicas = match (kind, &spec) {
-        (WorkloadKind::Job, Some(s)) => s.fields().int("parallelism")?,
+        (WorkloadKind::Job, Some(s)) => s.fields().int32("parallelism", 0)?,
         (WorkloadKind::CronJob, Some(s)) => match s.fields().map("jobTemplate")? {
             Some(jt) => match jt.fields().map("spec")? {
-                Some(js) => js.fields().int("parallelism")?,
+                Some(js) => js.fields().int32("parallelism", 0)?,
                 None => None,
             },
             None => None,
         },
         (WorkloadKind::DaemonSet | WorkloadKind::Pod, _) => None,
-        (_, Some(s)) => s.fields().int("replicas")?,
+        (_, Some(s)) => s.fields().int32("replicas", 0)?,
         (_, None) => None,
     };
     let update = match (kind, &spec) {

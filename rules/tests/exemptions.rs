@@ -79,6 +79,11 @@ fn annotation_exemption_on_the_workload_and_on_its_pod_template() {
 #[test]
 fn annotation_exemptions_follow_the_namespace_policy() {
     let ann = "annotations: {apiload.dev/exempt: \"*\", apiload.dev/exempt-reason: \"accepted\"}";
+    // Namespaces are globs, as the chart's example `team-*` expects.
+    let r = run(&manifest(ann, "annotations: {}"), Some("annotationExemptions:\n  namespaces: [\"monitor*\"]\n"));
+    assert!(!rules_of(&r).contains(&"AL101"), "{:?}", rules_of(&r));
+    let r = run(&manifest(ann, "annotations: {}"), Some("annotationExemptions:\n  namespaces: [\"team-*\"]\n"));
+    assert!(rules_of(&r).contains(&"AL101"), "{:?}", rules_of(&r));
     let r = run(&manifest(ann, "annotations: {}"), Some("annotationExemptions:\n  namespaces: [platform]\n"));
     assert!(rules_of(&r).contains(&"AL101"));
     assert!(rules_of(&r).contains(&"AL006"));

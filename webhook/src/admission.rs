@@ -3,17 +3,43 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
 pub const API_VERSION: &str = "admission.k8s.io/v1";
 pub const KIND: &str = "AdmissionReview";
 
+/// The review as sent, the objects left unparsed: their size is known
+/// before any tree is built for them.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ReviewIn {
+struct ReviewIn<'a> {
     api_version: Option<String>,
     kind: Option<String>,
-    request: Option<Request>,
+    #[serde(borrow)]
+    request: Option<RequestIn<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestIn<'a> {
+    uid: String,
+    kind: GroupVersionKind,
+    #[serde(default)]
+    sub_resource: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    operation: String,
+    #[serde(default)]
+    user_info: Option<UserInfo>,
+    #[serde(default, borrow)]
+    object: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    old_object: Option<&'a RawValue>,
+    #[serde(default)]
+    dry_run: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -40,31 +66,39 @@ pub struct UserInfo {
 }
 
 /// The request part of a review. Fields this webhook does not read are ignored.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug)]
 pub struct Request {
     pub uid: String,
     pub kind: GroupVersionKind,
-    #[serde(default)]
     pub sub_resource: Option<String>,
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub namespace: Option<String>,
     pub operation: String,
-    #[serde(default)]
     pub user_info: Option<UserInfo>,
-    #[serde(default)]
     pub object: Option<Value>,
-    #[serde(default)]
     pub old_object: Option<Value>,
-    #[serde(default)]
     pub dry_run: Option<bool>,
 }
 
 impl Request {
     pub fn is_dry_run(&self) -> bool {
         self.dry_run == Some(true)
+    }
+
+    /// Everything but the objects (cheap: they may be megabytes).
+    pub fn without_objects(&self) -> Request {
+        Request {
+            uid: self.uid.clone(),
+            kind: self.kind.clone(),
+            sub_resource: self.sub_resource.clone(),
+            name: self.name.clone(),
+            namespace: self.namespace.clone(),
+            operation: self.operation.clone(),
+            user_info: self.user_info.clone(),
+            object: None,
+            old_object: None,
+            dry_run: self.dry_run,
+        }
     }
 }
 
@@ -78,8 +112,28 @@ impl std::fmt::Display for DecodeError {
     }
 }
 
+/// What [`decode_within`] made of a body.
+#[derive(Debug)]
+pub enum Decoded {
+    Review(Request),
+    /// The object's JSON is over the limit: the request without its objects,
+    /// and the object's size.
+    TooBig {
+        request: Request,
+        bytes: usize,
+    },
+}
+
 /// Decodes and checks a review body.
 pub fn decode(body: &[u8]) -> Result<Request, DecodeError> {
+    match decode_within(body, usize::MAX)? {
+        Decoded::Review(r) | Decoded::TooBig { request: r, .. } => Ok(r),
+    }
+}
+
+/// Decodes and checks a review body; an object (new or old) of more than
+/// `max_object_bytes` of JSON is not parsed into a tree.
+pub fn decode_within(body: &[u8], max_object_bytes: usize) -> Result<Decoded, DecodeError> {
     let review: ReviewIn =
         serde_json::from_slice(body).map_err(|e| DecodeError(format!("the body is not an AdmissionReview: {e}")))?;
     match review.api_version.as_deref() {
@@ -94,32 +148,74 @@ pub fn decode(body: &[u8]) -> Result<Request, DecodeError> {
     if review.kind.as_deref() != Some(KIND) {
         return Err(DecodeError(format!("kind must be {KIND}, not {:?}", review.kind.unwrap_or_default())));
     }
-    let request = review.request.ok_or_else(|| DecodeError("the AdmissionReview has no request".into()))?;
-    if request.uid.is_empty() {
+    let r = review.request.ok_or_else(|| DecodeError("the AdmissionReview has no request".into()))?;
+    if r.uid.is_empty() {
         return Err(DecodeError("request.uid is empty".into()));
     }
-    if !matches!(request.operation.as_str(), "CREATE" | "UPDATE" | "DELETE" | "CONNECT") {
-        return Err(DecodeError(format!("request.operation `{}` is not an admission operation", request.operation)));
+    if !matches!(r.operation.as_str(), "CREATE" | "UPDATE" | "DELETE" | "CONNECT") {
+        return Err(DecodeError(format!("request.operation `{}` is not an admission operation", r.operation)));
     }
-    for (field, value) in [("object", &request.object), ("oldObject", &request.old_object)] {
-        if let Some(v) = value
-            && !v.is_object()
-            && !v.is_null()
-        {
-            return Err(DecodeError(format!("request.{field} must be an object, not {}", json_type(v))));
+    for (field, value) in [("object", &r.object), ("oldObject", &r.old_object)] {
+        if let Some(raw) = value {
+            let kind = raw_type(raw);
+            if kind != "an object" && kind != "null" {
+                return Err(DecodeError(format!("request.{field} must be an object, not {kind}")));
+            }
         }
     }
-    Ok(request)
+    let bytes = [r.object, r.old_object].iter().flatten().map(|raw| raw.get().len()).max().unwrap_or(0);
+    let mut request = Request {
+        uid: r.uid,
+        kind: r.kind,
+        sub_resource: r.sub_resource,
+        name: r.name,
+        namespace: r.namespace,
+        operation: r.operation,
+        user_info: r.user_info,
+        object: None,
+        old_object: None,
+        dry_run: r.dry_run,
+    };
+    if bytes > max_object_bytes {
+        return Ok(Decoded::TooBig { request, bytes });
+    }
+    let parse = |raw: Option<&RawValue>| -> Result<Option<Value>, DecodeError> {
+        match raw {
+            None => Ok(None),
+            Some(raw) => serde_json::from_str::<Value>(raw.get())
+                .map(|v| (!v.is_null()).then_some(v))
+                .map_err(|e| DecodeError(format!("the body is not an AdmissionReview: {e}"))),
+        }
+    };
+    request.object = parse(r.object)?;
+    request.old_object = parse(r.old_object)?;
+    Ok(Decoded::Review(request))
 }
 
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+/// The `uid` of a review, read from the start of the body without parsing
+/// it: the API server writes `request.uid` first (Go encodes struct fields
+/// in order, and `UID` is `AdmissionRequest`'s first). For answering a large
+/// review that could not be decoded before its deadline; `None` when the
+/// body does not start that way.
+pub fn peek_uid(body: &[u8]) -> Option<String> {
+    const MARK: &[u8] = br#""request":{"uid":""#;
+    let head = &body[..body.len().min(1024)];
+    let at = head.windows(MARK.len()).position(|w| w == MARK)? + MARK.len();
+    let rest = &body[at..body.len().min(at + 256)];
+    let end = rest.iter().position(|&b| b == b'"')?;
+    let uid = std::str::from_utf8(&rest[..end]).ok()?;
+    (!uid.is_empty() && !uid.contains('\\')).then(|| uid.to_string())
+}
+
+/// The JSON type of an unparsed value, from its first byte.
+fn raw_type(raw: &RawValue) -> &'static str {
+    match raw.get().trim_start().as_bytes().first() {
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
     }
 }
 
@@ -214,6 +310,14 @@ mod tests {
         assert!(err(&body(r#"{"uid":"u","kind":{},"operation":"PATCH"}"#)).contains("PATCH"));
         assert!(err(&body(r#"{"uid":"u","kind":{},"operation":"CREATE","object":[1]}"#)).contains("an array"));
         assert!(err(&body(r#"{"kind":{},"operation":"CREATE"}"#)).contains("uid"));
+    }
+
+    #[test]
+    fn the_uid_is_read_from_the_start_of_a_body_as_the_api_server_writes_it() {
+        let body = br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"705ab4f5-6393","kind":{}}}"#;
+        assert_eq!(peek_uid(body), Some("705ab4f5-6393".into()));
+        assert_eq!(peek_uid(br#"{"request":{"kind":{},"uid":"x"}}"#), None, "not first: parse it");
+        assert_eq!(peek_uid(br#"{"request":{"uid":"a\"b"}}"#), None);
     }
 
     #[test]

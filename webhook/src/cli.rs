@@ -83,6 +83,56 @@ pub struct Args {
     #[arg(long, default_value_t = 8 * 1024 * 1024, value_name = "BYTES")]
     pub max_request_bytes: usize,
 
+    /// Bytes of all request bodies being read or reviewed at once; a body
+    /// that does not fit gets 503 (the API server applies the failurePolicy).
+    #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES")]
+    pub max_inflight_bytes: usize,
+
+    /// An object with more JSON than this is allowed with a warning, not
+    /// analysed (the API server refuses bodies over 3 MiB).
+    #[arg(long, default_value_t = 3 * 1024 * 1024, value_name = "BYTES")]
+    pub max_object_bytes: usize,
+
+    /// An object with more values than this (scalars, lists, maps) is
+    /// allowed with a warning, not analysed.
+    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+    pub max_object_fields: usize,
+
+    /// Reviews analysed at once (default: the CPUs the process may use, at
+    /// least 2). Reviews with large bodies take at most half of them, at a
+    /// lower CPU priority.
+    #[arg(long, value_name = "N")]
+    pub analysis_workers: Option<usize>,
+
+    /// Connections to the review port at once. When full, a new connection
+    /// takes the place of the one that waited longest without a request in
+    /// progress; cut to what the open-files limit allows.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub max_connections: usize,
+
+    /// Connections to the health and metrics port at once (same policy).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub max_ops_connections: usize,
+
+    /// A TLS handshake must complete within this.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub tls_handshake_timeout: Duration,
+
+    /// A request's headers must arrive within this of its first byte (of
+    /// the connection's start, for its first request).
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub header_timeout: Duration,
+
+    /// A connection with no request for this long is closed.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub idle_timeout: Duration,
+
+    /// After SIGTERM, how long to keep serving (not ready) before the
+    /// listener closes, so that the Service stops sending reviews first
+    /// (the chart uses a preStop sleep instead).
+    #[arg(long, default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
+    pub shutdown_delay: Duration,
+
     /// How often the certificate files are checked for a new pair.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     pub cert_reload_interval: Duration,

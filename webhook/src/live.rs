@@ -17,10 +17,11 @@ use crate::config::SOURCE_STATE;
 use crate::convert;
 use crate::metrics::{KindLabel, Metrics};
 use apiload_rules::Object;
+use apiload_rules::kube::kinds::{self, AnalyzedKind};
 use apiload_rules::review::ObjectKey;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::api::{Api, ApiResource, DynamicObject};
 use kube::core::PartialObjectMeta;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, reflector};
@@ -30,48 +31,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// A collection the cache holds.
-pub struct Collection {
-    pub group: &'static str,
-    pub version: &'static str,
-    pub kind: &'static str,
-}
-
-const fn c(group: &'static str, version: &'static str, kind: &'static str) -> Collection {
-    Collection { group, version, kind }
-}
-
-/// What the analyses of workloads read, minus ConfigMaps (read on demand)
-/// and Secrets (never read). Pods are judged through their controllers.
-pub const COLLECTIONS: &[Collection] = &[
-    c("rbac.authorization.k8s.io", "v1", "Role"),
-    c("rbac.authorization.k8s.io", "v1", "ClusterRole"),
-    c("rbac.authorization.k8s.io", "v1", "RoleBinding"),
-    c("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding"),
-    c("", "v1", "ServiceAccount"),
-    c("apps", "v1", "DaemonSet"),
-    c("apps", "v1", "Deployment"),
-    c("apps", "v1", "StatefulSet"),
-    c("apps", "v1", "ReplicaSet"),
-    c("batch", "v1", "Job"),
-    c("batch", "v1", "CronJob"),
-    c("autoscaling", "v2", "HorizontalPodAutoscaler"),
-    c("flowcontrol.apiserver.k8s.io", "v1", "FlowSchema"),
-];
-
-/// Whether the cache watches objects of this kind (admissions of it are
-/// confirmed by a watch event).
-pub fn is_watched(kind: &str) -> bool {
-    COLLECTIONS.iter().any(|c| c.kind == kind)
-}
-
-impl Collection {
-    fn resource(&self) -> ApiResource {
-        ApiResource::from_gvk(&GroupVersionKind::gvk(self.group, self.version, self.kind))
-    }
-
-    fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.to_string() } else { format!("{}/{}", self.group, self.version) }
+/// The API resource of a watched kind: its plural comes from the engine's
+/// table, not from guessing.
+fn resource(k: &AnalyzedKind) -> ApiResource {
+    ApiResource {
+        group: k.group.into(),
+        version: k.version.into(),
+        api_version: k.api_version(),
+        kind: k.kind.into(),
+        plural: k.resource.into(),
     }
 }
 
@@ -106,7 +74,7 @@ fn watch_config() -> watcher::Config {
 }
 
 /// An object from a watch, or `None` (logged) when it is not one the engine can read.
-fn to_object(c: &Collection, obj: &DynamicObject) -> Option<Object> {
+fn to_object(c: &AnalyzedKind, obj: &DynamicObject) -> Option<Object> {
     let converted = serde_json::to_value(obj)
         .map_err(|e| e.to_string())
         .and_then(|json| convert::object(json, SOURCE_STATE, &c.api_version(), c.kind, ""));
@@ -124,8 +92,8 @@ fn to_object(c: &Collection, obj: &DynamicObject) -> Option<Object> {
 /// been listed and the nodes counted.
 pub fn start(client: kube::Client, cluster: Arc<Cluster>, metrics: Arc<Metrics>) {
     let synced = Arc::new(AtomicUsize::new(0));
-    let total = COLLECTIONS.len() + 1;
-    for collection in COLLECTIONS {
+    let total = crate::kinds::watched().count() + 1;
+    for collection in crate::kinds::watched() {
         tokio::spawn(watch_collection(
             client.clone(),
             collection,
@@ -147,13 +115,13 @@ fn mark_synced(cluster: &Cluster, synced: &AtomicUsize, total: usize) {
 
 async fn watch_collection(
     client: kube::Client,
-    c: &'static Collection,
+    c: &'static AnalyzedKind,
     cluster: Arc<Cluster>,
     metrics: Arc<Metrics>,
     synced: Arc<AtomicUsize>,
     total: usize,
 ) {
-    let api: Api<DynamicObject> = Api::all_with(client, &c.resource());
+    let api: Api<DynamicObject> = Api::all_with(client, &resource(c));
     let mut stream = watcher::watcher(api, watch_config()).default_backoff().boxed();
     let mut buffer: Vec<Object> = Vec::new();
     let mut listed = false;
@@ -241,7 +209,7 @@ pub struct ConfigMaps {
 impl ConfigMaps {
     pub fn new(client: kube::Client, ttl: Duration) -> ConfigMaps {
         ConfigMaps {
-            api: c("", "v1", "ConfigMap").resource(),
+            api: resource(kinds::analyzed("ConfigMap").expect("the engine reads ConfigMaps")),
             client,
             ttl,
             read_at: std::sync::Mutex::new(HashMap::new()),

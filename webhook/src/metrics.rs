@@ -18,7 +18,8 @@ pub struct KindLabel {
 pub struct ReviewLabels {
     pub kind: String,
     pub operation: String,
-    /// allowed, denied, not_analysed, deadline, error, bad_request
+    /// allowed, denied, not_analysed, too_big, deadline, error, bad_request,
+    /// too_large, overloaded, body_timeout
     pub decision: String,
 }
 
@@ -27,6 +28,14 @@ pub struct FindingLabels {
     pub rule: String,
     /// denied, warned, recorded
     pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionLabels {
+    /// review, ops
+    pub listener: String,
+    /// accepted, evicted, refused, tls_error, handshake_timeout, header_timeout, idle_timeout
+    pub event: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -46,6 +55,7 @@ pub struct Metrics {
     pub watch_errors: Family<KindLabel, Counter>,
     pub cert_reloads: Family<ResultLabel, Counter>,
     pub configmap_reads: Family<ResultLabel, Counter>,
+    pub connections: Family<ConnectionLabels, Counter>,
 }
 
 impl Metrics {
@@ -102,8 +112,15 @@ impl Metrics {
             "ConfigMaps read from the API server for reviews, by result",
             Family::clone(&configmap_reads),
         );
+        let connections = Family::default();
+        registry.register(
+            "connections",
+            "Connections by listener and what became of them (accepted, evicted, refused, timeouts)",
+            Family::clone(&connections),
+        );
         Metrics {
             registry,
+            connections,
             review_seconds,
             reviews,
             findings,
@@ -125,6 +142,12 @@ impl Metrics {
                 operation: operation.to_string(),
                 decision: decision.to_string(),
             })
+            .inc();
+    }
+
+    pub fn connection(&self, listener: &str, event: &str) {
+        self.connections
+            .get_or_create(&ConnectionLabels { listener: listener.to_string(), event: event.to_string() })
             .inc();
     }
 

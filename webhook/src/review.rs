@@ -1,18 +1,46 @@
-//! One review, from decoded request to answer: convert the object, fetch the
+//! One review, from body to answer: decode, convert the object, fetch the
 //! ConfigMaps the analysis reads (live mode), plan against the cluster state,
-//! judge off the async runtime within the deadline, decide by mode, and
-//! remember what was admitted. No rule logic lives here: the engine judges.
+//! judge, decide by mode, and remember what was admitted. No rule logic
+//! lives here: the engine judges.
+//!
+//! One deadline covers all of it, from the request's arrival (reading the
+//! body, waiting for a worker of the bounded [`Pool`], the ConfigMap reads,
+//! the analysis): a review that misses it is allowed with a warning. An
+//! object too large to analyse in time ([`ReviewLimits`]) is allowed with a
+//! warning at once.
 
-use crate::admission::{Request, Response};
+use crate::admission::{self, Decoded, Request, Response};
 use crate::cluster::Cluster;
 use crate::config::{Analysis, SOURCE_NEW, SOURCE_OLD};
 use crate::convert;
 use crate::decide::{self, Mode};
-use crate::live::{self, ConfigMaps};
+use crate::live::ConfigMaps;
 use crate::metrics::Metrics;
+use crate::pool::{Lane, Missed, Pool};
 use apiload_rules::review::{Change, ObjectKey, Plan, Verdict};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Sizes past which a review is not analysed (allowed with a warning).
+#[derive(Clone, Copy, Debug)]
+pub struct ReviewLimits {
+    /// JSON bytes of the object (or its old form). The API server refuses
+    /// request bodies over 3 MiB and etcd objects over 1.5 MiB by default,
+    /// so a larger object cannot be stored unless the cluster raised both.
+    pub max_object_bytes: usize,
+    /// Values in the object's tree (every scalar, list and map).
+    pub max_object_fields: usize,
+}
+
+impl Default for ReviewLimits {
+    fn default() -> ReviewLimits {
+        ReviewLimits { max_object_bytes: 3 << 20, max_object_fields: 1_000_000 }
+    }
+}
+
+/// Bodies up to this size are decoded on the request's task (microseconds);
+/// larger ones on the pool's large lane.
+pub const INLINE_DECODE_BYTES: usize = 64 * 1024;
 
 /// Everything a review needs, shared by all requests.
 pub struct App {
@@ -22,14 +50,29 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// Live mode: ConfigMaps are read on demand.
     pub config_maps: Option<ConfigMaps>,
+    /// The deadline of one review, from its arrival.
     pub deadline: Duration,
     /// The analysis; [`judge`] except in tests of the failure paths.
     pub judge: Judge,
-    /// Plans of at most this many objects are judged on the request's own
-    /// task (a few hundred microseconds); larger ones (a binding to
-    /// `system:authenticated` reaches every workload) go to the blocking
-    /// pool, where the deadline can cut them short.
-    pub inline_limit: usize,
+    pub pool: Pool,
+    pub limits: ReviewLimits,
+}
+
+impl App {
+    /// An app with the engine's analysis and a pool of `workers`.
+    pub fn new(mode: Mode, analysis: Analysis, cluster: Arc<Cluster>, metrics: Arc<Metrics>, workers: usize) -> App {
+        App {
+            mode,
+            analysis,
+            cluster,
+            metrics,
+            config_maps: None,
+            deadline: Duration::from_secs(2),
+            judge,
+            pool: Pool::new(workers),
+            limits: ReviewLimits::default(),
+        }
+    }
 }
 
 /// Runs the analysis of one planned change.
@@ -42,16 +85,37 @@ pub struct Answer {
     pub kind: String,
     pub subject: String,
     pub findings: Vec<String>,
+    /// Time spent waiting for a worker.
+    pub queued: Duration,
+    /// Who asked what, for the log.
+    pub operation: String,
+    pub user: String,
+    pub dry_run: bool,
 }
 
-/// An internal failure (a panic in the engine): the caller answers 500 and
-/// the API server applies the webhook's failurePolicy.
-pub struct Internal(pub String);
+impl Answer {
+    fn about(mut self, request: &Request) -> Answer {
+        self.operation = request.operation.clone();
+        self.user = request.user_info.as_ref().map(|u| u.username.clone()).unwrap_or_default();
+        self.dry_run = request.is_dry_run();
+        self
+    }
+}
 
 fn allow_with(uid: &str, kind: &str, subject: String, decision: &'static str, warning: Option<String>) -> Answer {
     let mut response = Response::allow(uid);
     response.warnings.extend(warning);
-    Answer { response, decision, kind: kind.to_string(), subject, findings: Vec::new() }
+    Answer {
+        response,
+        decision,
+        kind: kind.to_string(),
+        subject,
+        findings: Vec::new(),
+        queued: Duration::ZERO,
+        operation: String::new(),
+        user: String::new(),
+        dry_run: false,
+    }
 }
 
 /// A review that needs the analysis: the change, and who asked.
@@ -123,7 +187,7 @@ pub fn finish(app: &App, pending: Pending, verdict: &Verdict) -> Answer {
         "denied"
     };
     if d.response.allowed && !dry_run {
-        let watched = live::is_watched(&change.new.kind);
+        let watched = crate::kinds::is_watched(&change.new.kind);
         if let Some(cms) = &app.config_maps
             && &*change.new.kind == "ConfigMap"
         {
@@ -132,45 +196,168 @@ pub fn finish(app: &App, pending: Pending, verdict: &Verdict) -> Answer {
         app.cluster.record_admitted(change.new, watched);
     }
     let findings = verdict.findings.iter().map(|f| format!("{} {} {}", f.rule.id, f.severity, f.message)).collect();
-    Answer { response: d.response, decision, kind, subject, findings }
+    Answer {
+        response: d.response,
+        decision,
+        kind,
+        subject,
+        findings,
+        queued: Duration::ZERO,
+        operation: String::new(),
+        user: String::new(),
+        dry_run,
+    }
 }
 
-/// The whole review: prepare, read the ConfigMaps it needs (live mode),
-/// plan, judge within the deadline, finish.
-pub async fn review(app: Arc<App>, request: Request) -> Result<Answer, Internal> {
-    let deadline = Instant::now() + app.deadline;
-    let pending = match prepare(request) {
-        Prepared::Done(answer) => return Ok(answer),
-        Prepared::Judge(p) => p,
+/// Why a body got no AdmissionReview back.
+pub enum Refused {
+    /// Not an AdmissionReview (400).
+    Malformed(String),
+    /// A large body could not even be decoded before the deadline: no
+    /// `uid` to answer with (503; the API server applies the failurePolicy).
+    Overloaded,
+    /// A panic in the engine (500).
+    Internal(String),
+}
+
+fn subject_of(request: &Request) -> String {
+    format!(
+        "{} {}{}",
+        request.kind.kind,
+        request.namespace.as_deref().map(|n| format!("{n}/")).unwrap_or_default(),
+        request.name.as_deref().unwrap_or("")
+    )
+}
+
+/// Values in a JSON tree, counted until `max` is passed.
+fn fields_over(json: &serde_json::Value, max: usize) -> bool {
+    let mut n = 0usize;
+    let mut stack = vec![json];
+    while let Some(v) = stack.pop() {
+        n += 1;
+        if n > max {
+            return true;
+        }
+        match v {
+            serde_json::Value::Array(items) => stack.extend(items),
+            serde_json::Value::Object(map) => stack.extend(map.values()),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Decoding a large body, for the pool.
+fn decode_job(body: axum::body::Bytes, max_bytes: usize) -> impl FnOnce() -> Result<Decoded, admission::DecodeError> {
+    move || admission::decode_within(&body, max_bytes)
+}
+
+/// The whole review of a body, within `deadline`: decode, prepare, read the
+/// ConfigMaps it needs (live mode), plan, judge, finish.
+pub async fn review(app: Arc<App>, body: axum::body::Bytes, deadline: Instant) -> Result<Answer, Refused> {
+    let lane = if body.len() > INLINE_DECODE_BYTES { Lane::Large } else { Lane::Small };
+    let max_bytes = app.limits.max_object_bytes;
+    let decoded = match lane {
+        Lane::Small => admission::decode_within(&body, max_bytes),
+        Lane::Large => match app.pool.run(lane, deadline, decode_job(body.clone(), max_bytes)).await {
+            Ok(done) => done.value,
+            // Not even decoded in time: allowed with a warning when the uid
+            // can be read without decoding, else the failurePolicy decides.
+            Err(Missed::Deadline) => match admission::peek_uid(&body) {
+                Some(uid) => {
+                    let warning = format!(
+                        "apiload: the review ({} bytes) could not be taken up within {:?}; allowed",
+                        body.len(),
+                        app.deadline
+                    );
+                    return Ok(allow_with(&uid, "", String::new(), "deadline", Some(warning)));
+                }
+                None => return Err(Refused::Overloaded),
+            },
+            Err(Missed::Panicked(m)) => return Err(Refused::Internal(m)),
+        },
     };
-    if let Some(cms) = &app.config_maps {
-        let keys = app.cluster.read().config_maps_read(&pending.change, &app.analysis.profiles);
+    let request = match decoded {
+        Ok(Decoded::Review(r)) => r,
+        Ok(Decoded::TooBig { request, bytes }) => {
+            let subject = subject_of(&request);
+            let warning = format!(
+                "apiload: {subject} is {bytes} bytes of JSON, over the {max_bytes}-byte limit of analysis \
+                 (--max-object-bytes); allowed without analysis"
+            );
+            return Ok(allow_with(&request.uid, &request.kind.kind, subject, "too_big", Some(warning)).about(&request));
+        }
+        Err(e) => return Err(Refused::Malformed(e.0)),
+    };
+    // Who asked what, for the log, whatever becomes of the review.
+    let about = request.without_objects();
+    let (uid, kind, subject) = (request.uid.clone(), request.kind.kind.clone(), subject_of(&request));
+    let missed = |app: &App, queued: Duration| {
+        let warning = format!("apiload: the review of {subject} did not finish within {:?}; allowed", app.deadline);
+        let mut a = allow_with(&uid, &kind, subject.clone(), "deadline", Some(warning));
+        a.queued = queued;
+        a
+    };
+    // Convert and prepare on a worker: the object may be large.
+    let max_fields = app.limits.max_object_fields;
+    let prepared = {
+        let app2 = app.clone();
+        app.pool
+            .run(lane, deadline, move || {
+                if request.object.as_ref().is_some_and(|o| fields_over(o, max_fields))
+                    || request.old_object.as_ref().is_some_and(|o| fields_over(o, max_fields))
+                {
+                    return Err(());
+                }
+                let prepared = prepare(request);
+                let keys = match (&prepared, &app2.config_maps) {
+                    (Prepared::Judge(p), Some(_)) => {
+                        app2.cluster.read().config_maps_read(&p.change, &app2.analysis.profiles)
+                    }
+                    _ => Vec::new(),
+                };
+                Ok((prepared, keys))
+            })
+            .await
+    };
+    let (pending, keys, mut queued) = match prepared {
+        Ok(done) => match done.value {
+            Ok((Prepared::Done(answer), _)) => return Ok(Answer { queued: done.queued, ..answer }.about(&about)),
+            Ok((Prepared::Judge(p), keys)) => (p, keys, done.queued),
+            Err(()) => {
+                let warning = format!(
+                    "apiload: {subject} has more than {max_fields} values (--max-object-fields); allowed without analysis"
+                );
+                let mut a = allow_with(&uid, &kind, subject.clone(), "too_big", Some(warning));
+                a.queued = done.queued;
+                return Ok(a.about(&about));
+            }
+        },
+        Err(Missed::Deadline) => return Ok(missed(&app, Duration::ZERO).about(&about)),
+        Err(Missed::Panicked(m)) => return Err(Refused::Internal(format!("the analysis of {subject} failed: {m}"))),
+    };
+    if let Some(cms) = &app.config_maps
+        && !keys.is_empty()
+    {
         cms.refresh(&keys, &app.cluster, &app.metrics, deadline).await;
     }
-    let plan = app.cluster.read().plan(&pending.change, &app.analysis.profiles);
-    let missed = |pending: Pending, app: &App| {
-        let warning =
-            format!("apiload: the review of {} did not finish within {:?}; allowed", pending.subject, app.deadline);
-        allow_with(&pending.uid, &pending.kind, pending.subject, "deadline", Some(warning))
-    };
-    if plan.size() <= app.inline_limit {
-        if Instant::now() >= deadline {
-            return Ok(missed(pending, &app));
-        }
-        let judged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (app.judge)(&app, plan)));
-        return match judged {
-            Ok(verdict) => Ok(finish(&app, pending, &verdict)),
-            Err(_) => Err(Internal(format!("the analysis of {} failed", pending.subject))),
-        };
-    }
     let judged = {
-        let app = app.clone();
-        tokio::task::spawn_blocking(move || (app.judge)(&app, plan))
+        let app2 = app.clone();
+        app.pool
+            .run(lane, deadline, move || {
+                let plan = app2.cluster.read().plan(&pending.change, &app2.analysis.profiles);
+                let verdict = (app2.judge)(&app2, plan);
+                finish(&app2, pending, &verdict)
+            })
+            .await
     };
-    match tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), judged).await {
-        Ok(Ok(verdict)) => Ok(finish(&app, pending, &verdict)),
-        Ok(Err(e)) => Err(Internal(format!("the analysis of {} failed: {e}", pending.subject))),
-        Err(_) => Ok(missed(pending, &app)),
+    match judged {
+        Ok(done) => {
+            queued += done.queued;
+            Ok(Answer { queued, ..done.value }.about(&about))
+        }
+        Err(Missed::Deadline) => Ok(missed(&app, queued).about(&about)),
+        Err(Missed::Panicked(m)) => Err(Refused::Internal(format!("the analysis of {subject} failed: {m}"))),
     }
 }
 

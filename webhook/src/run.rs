@@ -5,8 +5,10 @@ use crate::cli::Args;
 use crate::cluster::Cluster;
 use crate::config::Analysis;
 use crate::metrics::Metrics;
-use crate::review::App;
-use crate::{live, server, static_state, tls};
+use crate::review::{App, ReviewLimits};
+use crate::serve::{self, ConnLimits};
+use crate::server::{self, BodyLimits};
+use crate::{live, static_state, tls};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,56 +61,105 @@ pub async fn run(args: Args) -> Result<(), String> {
         None
     };
 
-    let app = Arc::new(App {
-        mode: args.mode,
-        analysis,
-        cluster: cluster.clone(),
-        metrics: metrics.clone(),
-        config_maps,
-        deadline: args.request_timeout,
-        judge: crate::review::judge,
-        inline_limit: 300,
-    });
+    // At least two by default, so that a large review never holds the only
+    // worker (a pod limited to one CPU still runs two threads).
+    let workers = args
+        .analysis_workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()).max(2))
+        .clamp(1, 64);
+    let mut app = App::new(args.mode, analysis, cluster.clone(), metrics.clone(), workers);
+    app.config_maps = config_maps;
+    app.deadline = args.request_timeout;
+    app.limits = ReviewLimits { max_object_bytes: args.max_object_bytes, max_object_fields: args.max_object_fields };
+    let app = Arc::new(app);
 
     tokio::spawn(tls::reload_loop(files, tls_config.clone(), fingerprint, args.cert_reload_interval, metrics.clone()));
 
-    let ops = tokio::net::TcpListener::bind(args.metrics_listen)
+    // Connections: each costs a file descriptor, so the limits fit the
+    // process's open-files limit (raised to its hard limit first).
+    let (mut max_review, mut max_ops) = (args.max_connections.max(1), args.max_ops_connections.max(1));
+    if let Some(budget) = serve::file_descriptor_budget()
+        && max_review + max_ops > budget
+    {
+        max_ops = max_ops.min(budget / 8).max(1);
+        max_review = budget.saturating_sub(max_ops).max(1);
+        tracing::warn!(
+            open_files = budget,
+            max_connections = max_review,
+            max_ops_connections = max_ops,
+            "connection limits cut to fit the open-files limit"
+        );
+    }
+    let limits = |max_connections| ConnLimits {
+        max_connections,
+        handshake_timeout: args.tls_handshake_timeout,
+        header_timeout: args.header_timeout,
+        idle_timeout: args.idle_timeout,
+        max_header_bytes: MAX_HEADER_BYTES,
+        max_streams: MAX_STREAMS,
+    };
+    let review_tcp = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let ops_tcp = tokio::net::TcpListener::bind(args.metrics_listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.metrics_listen))?;
-    let ops_addr = ops.local_addr().map_err(|e| e.to_string())?;
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let ops_server = axum::serve(ops, server::ops_router(app.clone())).with_graceful_shutdown(async move {
-        let _ = stop_rx.wait_for(|stop| *stop).await;
-    });
-    let ops_task = tokio::spawn(async move { ops_server.await });
-
-    let handle = axum_server::Handle::new();
-    let listening = handle.clone();
-    tokio::spawn(async move {
-        if let Some(addr) = listening.listening().await {
-            tracing::info!(review = %addr, metrics = %ops_addr, mode = args.mode.as_str(), "listening");
-        }
-    });
-    let draining = handle.clone();
+    let review_addr = review_tcp.local_addr().map_err(|e| e.to_string())?;
+    let ops_addr = ops_tcp.local_addr().map_err(|e| e.to_string())?;
+    let body_limits =
+        BodyLimits { max_request_bytes: args.max_request_bytes, max_inflight_bytes: args.max_inflight_bytes };
+    let review = serve::Listener {
+        name: "review",
+        tcp: review_tcp,
+        tls: Some(tls_config),
+        router: server::review_router(app.clone(), body_limits),
+        limits: limits(max_review),
+        metrics: metrics.clone(),
+    };
+    let ops = serve::Listener {
+        name: "ops",
+        tcp: ops_tcp,
+        tls: None,
+        router: server::ops_router(app.clone()),
+        limits: limits(max_ops),
+        metrics: metrics.clone(),
+    };
+    // The ops port outlives the review port's drain, so that probes keep
+    // their answers (not ready, alive) until the end.
+    let (drain_review, review_drained) = tokio::sync::watch::channel(false);
+    let (drain_ops, ops_drained) = tokio::sync::watch::channel(false);
     let grace = args.shutdown_grace;
-    let drained_cluster = cluster.clone();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!(grace_seconds = grace.as_secs_f64(), "shutting down: not ready, finishing in-flight reviews");
-        drained_cluster.start_draining();
-        draining.graceful_shutdown(Some(grace));
-    });
+    let ops_task = tokio::spawn(serve::serve(ops, ops_drained, Duration::from_secs(1)));
+    let review_task = tokio::spawn(serve::serve(review, review_drained, grace));
+    tracing::info!(review = %review_addr, metrics = %ops_addr, mode = args.mode.as_str(), workers,
+        max_connections = max_review, "listening");
 
-    let served = axum_server::bind_rustls(args.listen, tls_config)
-        .handle(handle)
-        .serve(server::review_router(app, args.max_request_bytes).into_make_service())
-        .await;
-    let _ = stop_tx.send(true);
+    shutdown_signal().await;
+    // Drain order: not ready at once (the endpoint is taken out of the
+    // Service), still serving for --shutdown-delay (reviews already routed
+    // here keep arriving), then no new connections, in-flight reviews finish
+    // within --shutdown-grace, and the health port last.
+    tracing::info!(
+        delay_seconds = args.shutdown_delay.as_secs_f64(),
+        grace_seconds = grace.as_secs_f64(),
+        "shutting down: not ready; serving until the delay is over, then finishing in-flight reviews"
+    );
+    cluster.start_draining();
+    tokio::time::sleep(args.shutdown_delay).await;
+    let _ = drain_review.send(true);
+    let _ = review_task.await;
+    let _ = drain_ops.send(true);
     let _ = ops_task.await;
-    served.map_err(|e| format!("cannot serve on {}: {e}", args.listen))?;
     tracing::info!("stopped");
     Ok(())
 }
+
+/// Largest request head, HTTP/1 and HTTP/2 alike (an AdmissionReview's
+/// headers are a few hundred bytes).
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Concurrent HTTP/2 streams per connection: the API server opens another
+/// connection past it.
+const MAX_STREAMS: u32 = 100;
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();

@@ -1,5 +1,5 @@
 //! Static mode: the cluster state read from manifest files, with the same
-//! loader and limits as `apiload lint`. A broken file or document is reported
+//! walker, loader and limits as `apiload lint`. A broken file or document is reported
 //! (file and line) and the rest is still loaded.
 
 use crate::cluster::Cluster;
@@ -19,13 +19,18 @@ pub struct Loaded {
 
 pub fn load(paths: &[String], cluster: &Cluster) -> Loaded {
     let limits = Limits::default();
-    let (files, read_errors) = apiload_yaml::files::expand(paths);
+    let walk = apiload_yaml::files::walk(paths);
     let mut loaded = Loaded { objects: 0, kept: 0, nodes: 0, problems: Vec::new() };
-    loaded.problems.extend(read_errors.into_iter().map(|e| format!("cannot read {}: {}", e.path, e.message)));
+    loaded.problems.extend(walk.errors.into_iter().map(|e| format!("cannot read {}: {}", e.path, e.message)));
+    loaded.problems.extend(
+        walk.skipped.iter().filter(|s| s.why.is_notable()).map(|s| format!("skipped {}: {}", s.path.display(), s.why)),
+    );
+    let files = walk.files;
     let mut state = cluster.write();
     for file in files {
         let name = file.display().to_string();
-        let bytes = match apiload_yaml::files::read_bounded(&file, limits.max_bytes) {
+        // Never a FIFO or a device, even named explicitly: start-up must not wait on one.
+        let bytes = match apiload_yaml::files::read_regular_bounded(&file, limits.max_bytes) {
             Ok(b) => b,
             Err(e) => {
                 loaded.problems.push(format!("cannot read {name}: {e}"));

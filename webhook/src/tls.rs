@@ -7,7 +7,7 @@
 //! does not match) leaves the current one in place and is logged once.
 
 use crate::metrics::Metrics;
-use axum_server::tls_rustls::RustlsConfig;
+use crate::serve::TlsConfig;
 use rustls::ServerConfig;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
@@ -89,20 +89,14 @@ fn build(files: &TlsFiles, s: &Snapshot) -> Result<ServerConfig, String> {
 }
 
 /// Loads the pair for startup; an error here stops the process.
-pub fn load(files: &TlsFiles) -> Result<(RustlsConfig, u64), String> {
+pub fn load(files: &TlsFiles) -> Result<(TlsConfig, u64), String> {
     let s = Snapshot::read(files)?;
     let config = build(files, &s)?;
-    Ok((RustlsConfig::from_config(Arc::new(config)), s.fingerprint()))
+    Ok((Arc::new(std::sync::RwLock::new(Arc::new(config))), s.fingerprint()))
 }
 
 /// Polls the files and swaps in each new pair that loads.
-pub async fn reload_loop(
-    files: TlsFiles,
-    config: RustlsConfig,
-    mut current: u64,
-    every: Duration,
-    metrics: Arc<Metrics>,
-) {
+pub async fn reload_loop(files: TlsFiles, config: TlsConfig, mut current: u64, every: Duration, metrics: Arc<Metrics>) {
     let mut rejected: Option<u64> = None;
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -129,7 +123,7 @@ pub async fn reload_loop(
         }
         match build(&files, &snapshot) {
             Ok(new) => {
-                config.reload_from_config(Arc::new(new));
+                *config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
                 current = fp;
                 rejected = None;
                 Metrics::result(&metrics.cert_reloads, "reloaded");

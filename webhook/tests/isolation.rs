@@ -1,5 +1,6 @@
-//! Failure paths of a review, in process: a panic in the analysis and an
-//! analysis that misses its deadline. Neither takes the server down.
+//! Failure paths of a review, in process: a panic in the analysis, an
+//! analysis that misses its deadline, reviews queued behind busy workers,
+//! and the body limits. None takes the server down.
 
 use apiload_rules::review::{Plan, Verdict};
 use apiload_webhook::cluster::Cluster;
@@ -15,20 +16,17 @@ use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
 
-fn app(judge: Judge, deadline: Duration, inline_limit: usize) -> Arc<App> {
+fn app(judge: Judge, deadline: Duration, workers: usize) -> Arc<App> {
     let cluster = Arc::new(Cluster::new(false));
     cluster.set_ready(true);
-    Arc::new(App {
-        mode: Mode::Enforce,
-        analysis: Analysis::load(None, &[], None).unwrap(),
-        cluster,
-        metrics: Arc::new(Metrics::new()),
-        config_maps: None,
-        deadline,
-        judge,
-        inline_limit,
-    })
+    let analysis = Analysis::load(None, &[], None).unwrap();
+    let mut app = App::new(Mode::Enforce, analysis, cluster, Arc::new(Metrics::new()), workers);
+    app.deadline = deadline;
+    app.judge = judge;
+    Arc::new(app)
 }
+
+const LIMITS: server::BodyLimits = server::BodyLimits { max_request_bytes: 1 << 20, max_inflight_bytes: 1 << 24 };
 
 fn body(name: &str) -> Vec<u8> {
     serde_json::to_vec(&json!({
@@ -44,7 +42,7 @@ fn body(name: &str) -> Vec<u8> {
 
 async fn send(app: &Arc<App>, name: &str) -> (u16, String) {
     let req = axum::http::Request::post("/validate").body(Body::from(body(name))).unwrap();
-    let res = server::review_router(app.clone(), 1 << 20).oneshot(req).await.unwrap();
+    let res = server::review_router(app.clone(), LIMITS).oneshot(req).await.unwrap();
     let status = res.status().as_u16();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8_lossy(&bytes).to_string())
@@ -64,9 +62,8 @@ fn slow(app: &App, plan: Plan) -> Verdict {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_in_the_analysis_is_a_500_and_the_next_review_is_answered() {
-    // Small plans are judged on the request's task, large ones on the blocking pool.
-    for inline_limit in [usize::MAX, 0] {
-        let app = app(panics_on_boom, Duration::from_secs(2), inline_limit);
+    for workers in [1, 2] {
+        let app = app(panics_on_boom, Duration::from_secs(2), workers);
         let (status, text) = send(&app, "boom").await;
         assert_eq!(status, 500);
         assert!(text.contains("failed"), "{text}");
@@ -81,7 +78,7 @@ async fn a_panic_in_the_analysis_is_a_500_and_the_next_review_is_answered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_review_that_misses_its_deadline_is_allowed_with_a_warning() {
-    let app = app(slow, Duration::from_millis(50), 0);
+    let app = app(slow, Duration::from_millis(50), 1);
     let started = std::time::Instant::now();
     let (status, text) = send(&app, "slow").await;
     assert!(started.elapsed() < Duration::from_millis(350), "answered at the deadline, not after the analysis");
@@ -90,4 +87,70 @@ async fn a_review_that_misses_its_deadline_is_allowed_with_a_warning() {
     assert_eq!(v["response"]["allowed"], true);
     assert!(v["response"]["warnings"][0].as_str().unwrap().contains("did not finish within 50ms"), "{text}");
     assert!(app.metrics.render(&app.cluster).contains(r#"decision="deadline"} 1"#));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviews_queued_behind_busy_workers_meet_the_same_deadline() {
+    // One worker, busy with a slow analysis: the next review waits for it no
+    // longer than its own deadline, which counts from its arrival.
+    let app = app(slow, Duration::from_millis(150), 1);
+    let first = {
+        let app = app.clone();
+        tokio::spawn(async move { send(&app, "first").await })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let started = std::time::Instant::now();
+    let (status, text) = send(&app, "second").await;
+    assert!(started.elapsed() < Duration::from_millis(380), "waited for the busy worker: {:?}", started.elapsed());
+    assert_eq!(status, 200);
+    assert!(text.contains("did not finish within 150ms"), "{text}");
+    let _ = first.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_the_limit_or_the_budget_are_refused_before_they_are_read() {
+    let app = app(judge, Duration::from_secs(2), 1);
+    let send_sized = |declared: usize, limits: server::BodyLimits| {
+        let app = app.clone();
+        async move {
+            let req = axum::http::Request::post("/validate")
+                .header("content-length", declared.to_string())
+                .body(Body::from(vec![b' '; 16]))
+                .unwrap();
+            server::review_router(app, limits).oneshot(req).await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(send_sized(2 << 20, LIMITS).await, 413);
+    let tight = server::BodyLimits { max_request_bytes: 1 << 20, max_inflight_bytes: 1 << 10 };
+    // The budget is at least one body: a body within the limit always fits an idle webhook.
+    assert_ne!(send_sized(1 << 10, tight).await, 503);
+    let metrics = app.metrics.render(&app.cluster);
+    assert!(metrics.contains(r#"decision="too_large"} 1"#), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_over_the_size_limit_is_allowed_at_once_with_a_warning() {
+    let mut a = App::new(
+        Mode::Enforce,
+        Analysis::load(None, &[], None).unwrap(),
+        Arc::new(Cluster::new(false)),
+        Arc::new(Metrics::new()),
+        1,
+    );
+    a.limits.max_object_bytes = 50;
+    let (status, text) = send(&Arc::new(a), "large").await;
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["response"]["allowed"], true);
+    assert!(v["response"]["warnings"][0].as_str().unwrap().contains("over the 50-byte limit"), "{text}");
+    let mut a = App::new(
+        Mode::Enforce,
+        Analysis::load(None, &[], None).unwrap(),
+        Arc::new(Cluster::new(false)),
+        Arc::new(Metrics::new()),
+        1,
+    );
+    a.limits.max_object_fields = 3;
+    let (_, text) = send(&Arc::new(a), "many").await;
+    assert!(text.contains("more than 3 values"), "{text}");
 }

@@ -103,7 +103,8 @@ fn live_mode_watches_like_a_good_client_and_reviews_against_what_it_sees() {
         // with bookmarks, Nodes as metadata only, no Secrets.
         let requests = api.requests();
         let lists: Vec<_> = requests.iter().filter(|r| !r.is_watch() && !r.path.contains("/namespaces/")).collect();
-        assert_eq!(lists.len(), 14, "one list per collection: {lists:#?}");
+        assert_eq!(lists.len(), apiload_webhook::kinds::watched().count() + 1, "one list per collection: {lists:#?}");
+        assert!(lists.iter().any(|r| r.path == "/api/v1/replicationcontrollers"), "ReplicationControllers are watched");
         for r in &lists {
             assert_eq!(r.query.get("resourceVersion").map(String::as_str), Some("0"), "{r:?}");
         }

@@ -35,14 +35,6 @@ app.kubernetes.io/part-of: apiload
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
-{{/*
-The label that takes a namespace, or an object, out of the webhook's review.
-The chart puts it on its own cluster-scoped objects, so that the webhook never
-reviews itself (its namespace is excluded by the namespaceSelector).
-*/}}
-{{- define "apiload-webhook.optOutKey" -}}apiload.dev/webhook{{- end }}
-{{- define "apiload-webhook.optOutValue" -}}disabled{{- end }}
-
 {{- define "apiload-webhook.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "apiload-webhook.fullname" .) .Values.serviceAccount.name }}

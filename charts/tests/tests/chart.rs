@@ -238,6 +238,7 @@ fn check_object(object: &Value) -> Result<(), String> {
             round_trip::<ValidatingWebhookConfiguration>(object)
         }
         ("rbac.authorization.k8s.io/v1", "Role") => round_trip::<api::rbac::v1::Role>(object),
+        ("networking.k8s.io/v1", "NetworkPolicy") => round_trip::<api::networking::v1::NetworkPolicy>(object),
         ("rbac.authorization.k8s.io/v1", "RoleBinding") => round_trip::<api::rbac::v1::RoleBinding>(object),
         ("cert-manager.io/v1" | "monitoring.coreos.com/v1", _) => structural(object),
         (api, kind) => Err(format!("the chart renders {api} {kind}, which this test does not know")),
@@ -372,6 +373,7 @@ fn every_rendered_object_deserializes_into_its_kubernetes_type() {
         "rbac.authorization.k8s.io/v1 ClusterRole",
         "rbac.authorization.k8s.io/v1 ClusterRoleBinding",
         "admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration",
+        "networking.k8s.io/v1 NetworkPolicy",
         "cert-manager.io/v1 Issuer",
         "cert-manager.io/v1 Certificate",
         "monitoring.coreos.com/v1 ServiceMonitor",
@@ -456,71 +458,168 @@ fn the_webhook_fails_open_with_a_short_timeout_by_default() {
 }
 
 #[test]
-fn the_webhook_never_reviews_kube_system_its_own_namespace_or_an_opted_out_namespace() {
+fn the_webhook_never_reviews_kube_system_its_own_namespace_or_an_exempted_namespace() {
     for case in &rendered().cases {
         let vwc: ValidatingWebhookConfiguration = one(case, &objects(case), "ValidatingWebhookConfiguration");
         let w = webhook(&vwc);
         let ns = w.namespace_selector.as_ref().unwrap_or_else(|| panic!("{}: no namespaceSelector", case.name));
-        let opted_out = [("apiload.dev/webhook", "disabled")];
-        let mut excluded =
-            vec![("kube-system", &[][..]), (case.namespace.as_str(), &[][..]), ("team-a", &opted_out[..])];
+        let mut excluded = vec!["kube-system", case.namespace.as_str()];
         let extra: Vec<String> = value(&case.values, &["exemptNamespaces"])
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
             .unwrap_or_default();
-        excluded.extend(extra.iter().map(|n| (n.as_str(), &[][..])));
-        for (name, labels) in excluded {
-            assert!(
-                !selects(ns, &namespace_labels(name, labels)),
-                "{}: namespace {name} {labels:?} is reviewed",
-                case.name
-            );
+        excluded.extend(extra.iter().map(String::as_str));
+        for name in excluded {
+            assert!(!selects(ns, &namespace_labels(name, &[])), "{}: namespace {name} is reviewed", case.name);
         }
         // …and it does review everything else.
         for name in ["default", "team-a", "monitoring-2"] {
             assert!(selects(ns, &namespace_labels(name, &[])), "{}: namespace {name} is not reviewed", case.name);
         }
-        // An object opts out with the same label; the chart's own cluster-scoped objects carry it.
-        let objects_selector = w.object_selector.as_ref().expect("an objectSelector");
-        assert!(!selects(objects_selector, &BTreeMap::from(opted_out)), "{}", case.name);
-        assert!(selects(objects_selector, &BTreeMap::from([("app", "x")])), "{}", case.name);
+        // A namespace label exempts only when the admin's values list it.
+        let opted_out = [("apiload.dev/webhook", "disabled")];
+        let listed = value(&case.values, &["exemptNamespaceLabels", "apiload.dev/webhook"]).is_some();
+        assert_eq!(!selects(ns, &namespace_labels("team-a", &opted_out)), listed, "{}", case.name);
+        // Nothing on the object itself decides: whoever may edit a DaemonSet
+        // must not be able to take it out of review with a label.
+        assert_eq!(w.object_selector, None, "{}: an objectSelector", case.name);
         for object in objects(case) {
-            if ["ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration"]
-                .contains(&object["kind"].as_str().unwrap())
-            {
-                assert_eq!(
-                    object["metadata"]["labels"]["apiload.dev/webhook"], "disabled",
-                    "{}: {}",
-                    case.name, object["kind"]
-                );
-            }
+            assert!(
+                object["metadata"]["labels"].get("apiload.dev/webhook").is_none(),
+                "{}: {}",
+                case.name,
+                object["kind"]
+            );
+        }
+    }
+}
+
+// --- matchConditions, evaluated as the API server does (CEL) ----------------------------------
+
+/// A request as the API server hands it to matchConditions: `request` (the
+/// AdmissionRequest's attributes), `object`, `oldObject`.
+fn admission(kind: &str, operation: &str, name: &str, object: Value, old: Value) -> Value {
+    json!({"request": {"kind": {"group": "", "version": "v1", "kind": kind}, "operation": operation,
+                       "name": name, "namespace": "team-a", "userInfo": {"username": "someone"}},
+           "object": object, "oldObject": old})
+}
+
+/// Whether the webhook is called: every condition true (an error counts as
+/// not called, as with failurePolicy Ignore, and fails the test).
+fn called(w: &ValidatingWebhook, input: &Value) -> bool {
+    let conditions = w.match_conditions.as_deref().unwrap_or_default();
+    let mut context = cel::Context::default();
+    for var in ["request", "object", "oldObject"] {
+        context.add_variable(var, input[var].clone()).unwrap();
+    }
+    conditions.iter().all(|c| {
+        let program = cel::Program::compile(&c.expression).unwrap_or_else(|e| panic!("{}: {e:?}", c.name));
+        match program.execute(&context) {
+            Ok(cel::Value::Bool(b)) => b,
+            other => panic!("{}: {other:?} for {input}", c.name),
+        }
+    })
+}
+
+#[test]
+fn match_conditions_skip_what_no_analysis_reads_and_nothing_else() {
+    let owned = |owner: &str| json!({"metadata": {"name": "x", "ownerReferences": [{"kind": owner, "name": "o", "controller": true}]}});
+    let cm = |data: Value, labels: Value| json!({"metadata": {"name": "c", "labels": labels}, "data": data});
+    for case in &rendered().cases {
+        let vwc: ValidatingWebhookConfiguration = one(case, &objects(case), "ValidatingWebhookConfiguration");
+        let w = webhook(&vwc);
+        let own_name = vwc.metadata.name.clone().unwrap();
+        let skipped = [
+            ("a Deployment's ReplicaSet", admission("ReplicaSet", "UPDATE", "x", owned("Deployment"), Value::Null)),
+            ("a CronJob's Job", admission("Job", "CREATE", "x", owned("CronJob"), Value::Null)),
+            (
+                "a ConfigMap update that leaves the data",
+                admission(
+                    "ConfigMap",
+                    "UPDATE",
+                    "c",
+                    cm(json!({"k": "v"}), json!({"new": "1"})),
+                    cm(json!({"k": "v"}), json!({})),
+                ),
+            ),
+            (
+                "the webhook's own ClusterRole",
+                admission("ClusterRole", "UPDATE", &own_name, json!({"metadata": {}}), Value::Null),
+            ),
+        ];
+        for (what, input) in skipped {
+            assert!(!called(w, &input), "{}: {what} is sent to the webhook", case.name);
+        }
+        let sent = [
+            (
+                "a ReplicaSet of its own",
+                admission("ReplicaSet", "CREATE", "x", json!({"metadata": {"name": "x"}}), Value::Null),
+            ),
+            (
+                "a ReplicaSet a non-controller owns",
+                admission(
+                    "ReplicaSet",
+                    "UPDATE",
+                    "x",
+                    json!({"metadata": {"ownerReferences": [{"kind": "Deployment", "name": "o"}]}}),
+                    Value::Null,
+                ),
+            ),
+            ("a Job another controller owns", admission("Job", "CREATE", "x", owned("Workflow"), Value::Null)),
+            (
+                "a DaemonSet owned by a Deployment",
+                admission("DaemonSet", "CREATE", "x", owned("Deployment"), Value::Null),
+            ),
+            (
+                "a ConfigMap update that changes the data",
+                admission(
+                    "ConfigMap",
+                    "UPDATE",
+                    "c",
+                    cm(json!({"k": "new"}), json!({})),
+                    cm(json!({"k": "v"}), json!({})),
+                ),
+            ),
+            (
+                "a ConfigMap update that adds data",
+                admission(
+                    "ConfigMap",
+                    "UPDATE",
+                    "c",
+                    cm(json!({"k": "v"}), json!({})),
+                    json!({"metadata": {"name": "c"}}),
+                ),
+            ),
+            ("a new ConfigMap", admission("ConfigMap", "CREATE", "c", cm(json!({}), json!({})), Value::Null)),
+            ("another ClusterRole", admission("ClusterRole", "UPDATE", "view", json!({"metadata": {}}), Value::Null)),
+            (
+                "a labelled DaemonSet",
+                admission(
+                    "DaemonSet",
+                    "CREATE",
+                    "x",
+                    json!({"metadata": {"labels": {"apiload.dev/webhook": "disabled"}}}),
+                    Value::Null,
+                ),
+            ),
+        ];
+        for (what, input) in sent {
+            assert!(called(w, &input), "{}: {what} is not sent to the webhook", case.name);
         }
     }
 }
 
 #[test]
 fn the_webhook_reviews_exactly_the_kinds_it_understands_on_create_and_update() {
-    let expected: BTreeSet<(String, String, String, String)> = [
-        ("apps", "v1", "daemonsets"),
-        ("apps", "v1", "deployments"),
-        ("apps", "v1", "statefulsets"),
-        ("apps", "v1", "replicasets"),
-        ("batch", "v1", "jobs"),
-        ("batch", "v1", "cronjobs"),
-        ("", "v1", "serviceaccounts"),
-        ("", "v1", "configmaps"),
-        ("rbac.authorization.k8s.io", "v1", "roles"),
-        ("rbac.authorization.k8s.io", "v1", "clusterroles"),
-        ("rbac.authorization.k8s.io", "v1", "rolebindings"),
-        ("rbac.authorization.k8s.io", "v1", "clusterrolebindings"),
-        // An HPA's maxReplicas can turn a Deployment into a fan-out.
-        ("autoscaling", "v2", "horizontalpodautoscalers"),
-    ]
-    .into_iter()
-    .flat_map(|(group, version, resource)| {
-        ["CREATE", "UPDATE"].map(|op| (group.to_string(), version.to_string(), resource.to_string(), op.to_string()))
-    })
-    .collect();
+    // From the engine's analysed kinds, as the webhook takes them: the chart
+    // cannot fall behind the engine (ReplicationControllers once did).
+    let expected: BTreeSet<(String, String, String, String)> = apiload_webhook::kinds::reviewed()
+        .flat_map(|k| {
+            ["CREATE", "UPDATE"]
+                .map(|op| (k.group.to_string(), k.version.to_string(), k.resource.to_string(), op.to_string()))
+        })
+        .collect();
+    assert!(expected.iter().any(|(_, _, r, _)| r == "replicationcontrollers"));
     for case in &rendered().cases {
         let vwc: ValidatingWebhookConfiguration = one(case, &objects(case), "ValidatingWebhookConfiguration");
         let mut seen = BTreeSet::new();
@@ -726,24 +825,11 @@ fn the_container_runs_the_webhook_with_the_contracts_flags() {
 
 #[test]
 fn the_cluster_role_grants_exactly_what_the_webhook_watches_and_never_secrets() {
-    let watched = [
-        ("rbac.authorization.k8s.io", "roles"),
-        ("rbac.authorization.k8s.io", "rolebindings"),
-        ("rbac.authorization.k8s.io", "clusterroles"),
-        ("rbac.authorization.k8s.io", "clusterrolebindings"),
-        ("", "serviceaccounts"),
-        ("apps", "daemonsets"),
-        ("apps", "deployments"),
-        ("apps", "statefulsets"),
-        ("apps", "replicasets"),
-        ("batch", "jobs"),
-        ("batch", "cronjobs"),
-        ("autoscaling", "horizontalpodautoscalers"),
-        ("flowcontrol.apiserver.k8s.io", "flowschemas"),
-        ("", "nodes"),
-    ];
-    let mut expected: BTreeSet<(String, String, String)> = watched
-        .iter()
+    // From the webhook's own list of watches (itself from the engine's
+    // analysed kinds), Nodes for their count, and GET of ConfigMaps.
+    let mut expected: BTreeSet<(String, String, String)> = apiload_webhook::kinds::watched()
+        .map(|k| (k.group, k.resource))
+        .chain([("", "nodes")])
         .flat_map(|(g, r)| ["list", "watch"].map(|v| (g.to_string(), r.to_string(), v.to_string())))
         .collect();
     expected.insert((String::new(), "configmaps".into(), "get".into()));
@@ -923,9 +1009,63 @@ fn notes_say_the_mode_and_how_to_get_out() {
         let mode = value(&case.values, &["mode"]).and_then(Value::as_str).unwrap_or("warn");
         assert!(case.notes.contains(&format!("Mode:            {mode}")), "{}: {}", case.name, case.notes);
         assert!(case.notes.contains("kubectl delete validatingwebhookconfiguration"), "{}", case.name);
-        assert!(case.notes.contains("apiload.dev/webhook=disabled"), "{}", case.name);
+        assert!(case.notes.contains("exemptNamespaces"), "{}", case.name);
+        assert!(!case.notes.contains("kubectl label namespace"), "{}: a label nobody honours", case.name);
         assert_eq!(case.notes.contains("--set mode=enforce"), mode != "enforce", "{}", case.name);
         let fail = value(&case.values, &["failurePolicy"]) == Some(&json!("Fail"));
         assert_eq!(case.notes.contains("REJECTED"), fail, "{}", case.name);
+    }
+}
+
+#[test]
+fn a_network_policy_admits_only_the_two_ports_by_default_and_the_configured_peers() {
+    use k8s_openapi::api::networking::v1::NetworkPolicy;
+    for case in &rendered().cases {
+        let objects = objects(case);
+        let enabled = value(&case.values, &["networkPolicy", "enabled"]).and_then(Value::as_bool).unwrap_or(true);
+        let policies = all_of_kind(&objects, "NetworkPolicy");
+        assert_eq!(policies.len(), usize::from(enabled), "{}: on by default", case.name);
+        if !enabled {
+            continue;
+        }
+        let policy: NetworkPolicy = one(case, &objects, "NetworkPolicy");
+        let spec = policy.spec.expect("spec");
+        let deployment: Deployment = one(case, &objects, "Deployment");
+        assert!(selects(&spec.pod_selector.unwrap_or_default(), &pod_labels(&deployment)), "{}", case.name);
+        assert_eq!(spec.policy_types.as_deref(), Some(&["Ingress".to_string()][..]), "{}", case.name);
+        let rules = spec.ingress.unwrap_or_default();
+        let ports: Vec<IntOrString> =
+            rules.iter().flat_map(|r| r.ports.iter().flatten().filter_map(|p| p.port.clone())).collect();
+        assert_eq!(
+            ports,
+            [IntOrString::String("https".into()), IntOrString::String("metrics".into())],
+            "{}",
+            case.name
+        );
+        let from = |i: usize| serde_json::to_value(&rules[i].from).unwrap();
+        for (i, key) in [(0, "webhookFrom"), (1, "metricsFrom")] {
+            match value(&case.values, &["networkPolicy", key]) {
+                // Configured: exactly those peers.
+                Some(peers) => assert_eq!(&from(i), peers, "{}: {key}", case.name),
+                // Default: every source, so that the API server always gets in.
+                None => assert_eq!(from(i), Value::Null, "{}: {key}", case.name),
+            }
+        }
+    }
+}
+
+#[test]
+fn pods_leave_the_service_before_they_stop_listening() {
+    for case in &rendered().cases {
+        let deployment: Deployment = one(case, &objects(case), "Deployment");
+        let pod = pod_spec(&deployment);
+        let c = container(&deployment);
+        let pre_stop = value(&case.values, &["shutdown", "preStopSeconds"]).and_then(Value::as_i64).unwrap_or(10);
+        let grace = value(&case.values, &["shutdown", "graceSeconds"]).and_then(Value::as_i64).unwrap_or(20);
+        let sleep = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()).and_then(|p| p.sleep.as_ref());
+        assert_eq!(sleep.map(|s| s.seconds), Some(pre_stop), "{}: a preStop sleep", case.name);
+        assert_eq!(flag(c, "shutdown-grace"), Some(format!("{grace}s").as_str()), "{}", case.name);
+        let termination = pod.termination_grace_period_seconds.expect("terminationGracePeriodSeconds");
+        assert!(termination > pre_stop + grace, "{}: {termination} s to stop", case.name);
     }
 }

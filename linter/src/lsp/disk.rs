@@ -5,7 +5,7 @@
 //! loop never waits for the disk.
 
 use super::schedule::Wake;
-use super::store::{Shared, Stamp, Text, is_helm_template, is_manifest_path};
+use super::store::{Shared, Stamp, Text, is_skipped};
 use apiload_yaml::Limits;
 use std::collections::HashSet;
 use std::io::Read;
@@ -70,41 +70,21 @@ pub fn spawn(
     })
 }
 
-/// The manifests under a folder, sorted; hidden folders (`.git`),
-/// `node_modules` and Helm chart templates are left out.
+/// The manifests under a folder, sorted, by the walker `apiload lint` uses
+/// (hidden folders, `node_modules`, Helm chart sources, Kustomize files and
+/// other tools' configuration left out; FIFOs skipped; each real folder read
+/// once, so a symbolic link cycle ends).
 pub fn manifests(root: &Path, stop: &std::sync::atomic::AtomicBool) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
-        let chart = dir.join("Chart.yaml").is_file();
-        for entry in rd.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with('.') || name == "node_modules" {
-                continue;
-            }
-            let Ok(kind) = entry.file_type() else { continue };
-            let path = entry.path();
-            if kind.is_dir() {
-                if !(chart && name == "templates") {
-                    stack.push(path);
-                }
-            } else if is_manifest_path(&path) {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
+    apiload_yaml::files::walk_until(&[root.display().to_string()], stop).files
 }
 
 /// A file's bytes (at most one byte past the loader's size limit, which the
 /// loader then reports) and stamp; `None` when it cannot be read.
 pub fn read(path: &Path) -> Option<(Text, Stamp)> {
+    // Checked before opening: opening a FIFO waits for a writer.
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
     let file = std::fs::File::open(path).ok()?;
     let meta = file.metadata().ok()?;
     if !meta.is_file() {
@@ -164,7 +144,7 @@ fn poll_once(shared: &Shared) -> bool {
     }
     // Files read before that are gone now.
     for p in known.keys() {
-        if !seen.contains(p) && !is_helm_template(p) && stamp(p).is_none() {
+        if !seen.contains(p) && !is_skipped(p) && stamp(p).is_none() {
             changed.push(p.clone());
         }
     }

@@ -5,6 +5,8 @@
 //! re-publishes the findings of the DaemonSet it affects in another.
 //!
 //! - `server`: the protocol loop (handshake, messages in order, requests).
+//! - `stdio`: the connection, whose reader answers broken frames and goes on
+//!   (the framing itself is `apiload::lsp_framing`).
 //! - `store`: the documents: unsaved editor text over files on disk.
 //! - `disk`: the thread that reads the disk (scan at start, refreshes, polling).
 //! - `schedule`: the analysis thread: coalescing changes, open documents
@@ -27,6 +29,7 @@ mod schedule;
 mod server;
 mod settings;
 mod snapshot;
+mod stdio;
 mod store;
 mod uri;
 

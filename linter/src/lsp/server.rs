@@ -29,7 +29,13 @@ use std::time::Duration;
 const POLL: Duration = Duration::from_secs(2);
 
 pub fn run() -> ExitCode {
-    let (connection, io_threads) = Connection::stdio();
+    let (connection, io_threads) = match super::stdio::connection() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("apiload lsp: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let code = match serve(&connection) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),

@@ -101,15 +101,13 @@ impl Shared {
 
 /// `.yaml`, `.yml` and `.json`, as `apiload lint` reads in folders.
 pub fn is_manifest_path(path: &Path) -> bool {
-    matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
+    apiload_yaml::files::is_manifest(path)
 }
 
-/// A file under a Helm chart's `templates/`: Go templates, not YAML until rendered.
-pub fn is_helm_template(path: &Path) -> bool {
-    path.ancestors().skip(1).take(16).any(|dir| {
-        dir.file_name().is_some_and(|n| n == "templates")
-            && dir.parent().is_some_and(|c| c.join("Chart.yaml").is_file())
-    })
+/// What `apiload lint` leaves out by name: Helm chart sources (templates are
+/// Go templates, not YAML until rendered), Kustomize files, other tools' configuration.
+pub fn is_skipped(path: &Path) -> bool {
+    apiload_yaml::files::not_a_manifest(path).is_some()
 }
 
 impl Store {
@@ -128,7 +126,7 @@ impl Store {
     fn role_for(&self, path: Option<&Path>, language: Option<&str>) -> Role {
         match path {
             Some(p) if self.config_path.as_deref() == Some(p) => Role::Config,
-            Some(p) if is_helm_template(p) => Role::Ignored,
+            Some(p) if is_skipped(p) => Role::Ignored,
             Some(p) if is_manifest_path(p) => Role::Manifest,
             Some(_) => Role::Ignored,
             // Documents that are not files (untitled buffers) by their language.

@@ -1,6 +1,7 @@
 //! `--format json`: the output contract (`docs/output-contract.md`).
 
 use super::{Locator, Position, help_uri};
+use crate::load::Skipped;
 use apiload_rules::diagnostic::CallRef;
 use apiload_rules::{Diagnostic, ObjectRef, Severity, Sources};
 use serde::Serialize;
@@ -8,7 +9,16 @@ use serde::Serialize;
 #[derive(Serialize)]
 struct Output<'a> {
     diagnostics: Vec<JsonDiagnostic<'a>>,
+    /// Paths the walk left out, and why (`reason`: a stable code).
+    skipped: Vec<JsonSkipped>,
     summary: Summary,
+}
+
+#[derive(Serialize)]
+struct JsonSkipped {
+    path: String,
+    reason: &'static str,
+    message: String,
 }
 
 #[derive(Serialize)]
@@ -18,6 +28,7 @@ struct Summary {
     workloads: usize,
     suppressed: usize,
     baselined: usize,
+    skipped: usize,
     errors: usize,
     warnings: usize,
     infos: usize,
@@ -76,7 +87,7 @@ pub struct Counts {
     pub baselined: usize,
 }
 
-pub fn render(sources: &Sources, diagnostics: &[Diagnostic], counts: Counts) -> String {
+pub fn render(sources: &Sources, diagnostics: &[Diagnostic], counts: Counts, skipped: &[Skipped]) -> String {
     let count = |s: Severity| diagnostics.iter().filter(|d| d.severity == s).count();
     let locator = Locator::new(sources);
     let position = |loc| locator.position(loc);
@@ -114,12 +125,21 @@ pub fn render(sources: &Sources, diagnostics: &[Diagnostic], counts: Counts) -> 
                 calls: &d.calls,
             })
             .collect(),
+        skipped: skipped
+            .iter()
+            .map(|s| JsonSkipped {
+                path: s.path.display().to_string(),
+                reason: s.why.code(),
+                message: s.why.to_string(),
+            })
+            .collect(),
         summary: Summary {
             files: counts.files,
             objects: counts.objects,
             workloads: counts.workloads,
             suppressed: counts.suppressed,
             baselined: counts.baselined,
+            skipped: skipped.len(),
             errors: count(Severity::Error),
             warnings: count(Severity::Warning),
             infos: count(Severity::Info),

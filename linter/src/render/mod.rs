@@ -8,7 +8,37 @@ pub mod junit;
 pub mod sarif;
 
 use apiload_rules::{Location, Sources};
+use apiload_yaml::files::{Skip, Skipped};
 use serde::Serialize;
+
+/// `3 paths skipped (2 Helm chart sources, 1 Kustomize configuration)`, for
+/// the human summary;
+/// `None` when nothing was skipped.
+pub fn skipped_summary(skipped: &[Skipped]) -> Option<String> {
+    if skipped.is_empty() {
+        return None;
+    }
+    // (singular, plural, count), in order of first appearance.
+    let mut groups: Vec<(&'static str, &'static str, usize)> = Vec::new();
+    for s in skipped {
+        let (one, many) = match s.why {
+            Skip::HelmChart => ("Helm chart source", "Helm chart sources"),
+            Skip::Kustomize => ("Kustomize configuration", "Kustomize configurations"),
+            Skip::OtherTool(_) => ("other tool's configuration", "other tools' configurations"),
+            Skip::NotAFile(_) => ("FIFO, socket or device", "FIFOs, sockets or devices"),
+            Skip::LinkCycle(_) => ("symbolic link cycle", "symbolic link cycles"),
+            Skip::AlreadyRead(_) => ("link to what was read already", "links to what was read already"),
+        };
+        match groups.iter_mut().find(|(w, _, _)| *w == one) {
+            Some((_, _, n)) => *n += 1,
+            None => groups.push((one, many, 1)),
+        }
+    }
+    let n = skipped.len();
+    let parts: Vec<String> =
+        groups.iter().map(|(one, many, k)| format!("{k} {}", if *k == 1 { one } else { many })).collect();
+    Some(format!("{n} {} skipped ({})", if n == 1 { "path" } else { "paths" }, parts.join(", ")))
+}
 
 /// A location as the output contract writes it: file, 1-based line and column.
 #[derive(Serialize)]

@@ -9,6 +9,7 @@ use crate::object::Object;
 use crate::source::Location;
 use crate::workload::{Container, EnvSource, RefKind, VolumeSource, Workload};
 use apiload_yaml::{Node, Span, Value};
+use std::collections::HashMap;
 
 /// The value the environment holds for a variable set from `spec.nodeName`.
 pub const NODE_NAME: &str = "@node-name@";
@@ -386,14 +387,78 @@ pub struct EnvValue {
     pub location: Location,
 }
 
+/// A container's environment in the kubelet's order, indexed by name:
+/// containers with tens of thousands of variables exist, and every lookup
+/// (expansion, profiles' conditions) must not scan them all.
+#[derive(Clone, Debug)]
+pub struct Environment {
+    vars: Vec<EnvValue>,
+    index: HashMap<String, usize>,
+    /// Bytes `$(VAR)` expansion may still add, for this container's values
+    /// and arguments together: each variable can name the one before it
+    /// twice, which doubles the text at every step (forty variables would
+    /// make a terabyte). Past the budget, references stay as written.
+    growth_left: std::cell::Cell<usize>,
+}
+
+/// What `$(VAR)` expansion may add to one container's environment and
+/// arguments. Real containers add a few kilobytes; the node name and flag
+/// values the analysis looks for are short.
+pub const MAX_EXPANSION_GROWTH: usize = 1 << 20;
+
+impl Default for Environment {
+    fn default() -> Environment {
+        Environment { vars: Vec::new(), index: HashMap::new(), growth_left: std::cell::Cell::new(MAX_EXPANSION_GROWTH) }
+    }
+}
+
+impl Environment {
+    pub fn get(&self, name: &str) -> Option<&EnvValue> {
+        self.index.get(name).map(|&i| &self.vars[i])
+    }
+
+    /// Takes `bytes` of the expansion budget; false (and nothing taken) when
+    /// they are not left.
+    pub fn take_growth(&self, bytes: usize) -> bool {
+        let left = self.growth_left.get();
+        if bytes > left {
+            return false;
+        }
+        self.growth_left.set(left - bytes);
+        true
+    }
+
+    /// Sets a variable: a later definition replaces an earlier one in place.
+    fn set(&mut self, v: EnvValue) {
+        match self.index.get(&v.name) {
+            Some(&i) => self.vars[i] = v,
+            None => {
+                self.index.insert(v.name.clone(), self.vars.len());
+                self.vars.push(v);
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for Environment {
+    type Target = [EnvValue];
+    fn deref(&self) -> &[EnvValue] {
+        &self.vars
+    }
+}
+
+impl FromIterator<EnvValue> for Environment {
+    fn from_iter<I: IntoIterator<Item = EnvValue>>(vars: I) -> Environment {
+        let mut env = Environment::default();
+        vars.into_iter().for_each(|v| env.set(v));
+        env
+    }
+}
+
 /// The container's environment, in the kubelet's order: `envFrom` first, then
 /// `env` (which wins), each `env` value expanded with the variables before it.
-pub fn environment(inv: &Inventory, obj: &Object, c: &Container) -> Vec<EnvValue> {
-    let mut env: Vec<EnvValue> = Vec::new();
-    let set = |env: &mut Vec<EnvValue>, v: EnvValue| match env.iter_mut().find(|e| e.name == v.name) {
-        Some(e) => *e = v,
-        None => env.push(v),
-    };
+pub fn environment(inv: &Inventory, obj: &Object, c: &Container) -> Environment {
+    let mut env = Environment::default();
     for from in &c.env_from {
         let (data, kind) = match from.source {
             RefKind::ConfigMap => (inv.config_map(obj.ns(), &from.name), RefKind::ConfigMap),
@@ -406,10 +471,7 @@ pub fn environment(inv: &Inventory, obj: &Object, c: &Container) -> Vec<EnvValue
                 RefKind::ConfigMap => e.value.as_str().map(str::to_string),
                 RefKind::Secret => e.value.as_str().and_then(base64_decode).and_then(|b| String::from_utf8(b).ok()),
             };
-            set(
-                &mut env,
-                EnvValue { name: format!("{}{}", from.prefix, e.key), value, location: holder.loc(e.key_span) },
-            );
+            env.set(EnvValue { name: format!("{}{}", from.prefix, e.key), value, location: holder.loc(e.key_span) });
         }
     }
     for e in &c.env {
@@ -423,14 +485,14 @@ pub fn environment(inv: &Inventory, obj: &Object, c: &Container) -> Vec<EnvValue
             EnvSource::SecretKey { name, key } => read_key(inv, obj.ns(), RefKind::Secret, name, key).map(|f| f.text),
             EnvSource::Other => None,
         };
-        set(&mut env, EnvValue { name: e.name.value.to_string(), value, location: obj.loc(e.span) });
+        env.set(EnvValue { name: e.name.value.to_string(), value, location: obj.loc(e.span) });
     }
     env
 }
 
 /// Kubernetes `$(VAR)` expansion: known variables are replaced, `$$` escapes,
 /// unknown references stay as written.
-pub fn expand_vars(s: &str, env: &[EnvValue]) -> String {
+pub fn expand_vars(s: &str, env: &Environment) -> String {
     if !s.contains('$') {
         return s.to_string();
     }
@@ -446,7 +508,10 @@ pub fn expand_vars(s: &str, env: &[EnvValue]) -> String {
             match inner.find(')') {
                 Some(end) => {
                     let name = &inner[..end];
-                    match env.iter().find(|e| e.name == name).and_then(|e| e.value.as_deref()) {
+                    let value = env.get(name).and_then(|e| e.value.as_deref());
+                    // The reference's own bytes are gone; what exceeds them is growth.
+                    let growth = value.map_or(0, |v| v.len().saturating_sub(name.len() + 3));
+                    match value.filter(|_| env.take_growth(growth)) {
                         Some(v) => out.push_str(v),
                         None => {
                             out.push_str("$(");
@@ -482,12 +547,40 @@ mod tests {
     }
 
     #[test]
+    fn a_later_definition_replaces_an_earlier_one_in_place() {
+        let loc = Location::new(crate::source::SourceId(0), Span::point(0));
+        let var = |name: &str, value: &str| EnvValue { name: name.into(), value: Some(value.into()), location: loc };
+        let env: Environment = [var("A", "1"), var("B", "2"), var("A", "3")].into_iter().collect();
+        let order: Vec<(&str, Option<&str>)> = env.iter().map(|e| (e.name.as_str(), e.value.as_deref())).collect();
+        assert_eq!(order, [("A", Some("3")), ("B", Some("2"))]);
+        assert_eq!(env.get("A").and_then(|e| e.value.as_deref()), Some("3"));
+        assert!(env.get("C").is_none());
+    }
+
+    #[test]
+    fn expansion_that_doubles_at_every_step_stops_at_its_budget() {
+        let loc = Location::new(crate::source::SourceId(0), Span::point(0));
+        let mut env = Environment::default();
+        env.set(EnvValue { name: "V0".into(), value: Some("ab".into()), location: loc });
+        for i in 1..64 {
+            let value = expand_vars(&format!("$(V{})$(V{})", i - 1, i - 1), &env);
+            env.set(EnvValue { name: format!("V{i}"), value: Some(value), location: loc });
+        }
+        let total: usize = env.iter().filter_map(|e| e.value.as_ref()).map(String::len).sum();
+        assert!(total <= 2 * MAX_EXPANSION_GROWTH + 64 * 16, "{total} bytes");
+        // Past the budget, references stay as written.
+        assert!(env.get("V63").and_then(|e| e.value.as_deref()).is_some_and(|v| v.contains("$(V")));
+    }
+
+    #[test]
     fn dollar_expansion() {
-        let env = vec![EnvValue {
+        let env: Environment = [EnvValue {
             name: "NODE".into(),
             value: Some(NODE_NAME.into()),
             location: Location::new(crate::source::SourceId(0), Span::point(0)),
-        }];
+        }]
+        .into_iter()
+        .collect();
         assert_eq!(expand_vars("--node=$(NODE)", &env), format!("--node={NODE_NAME}"));
         assert_eq!(expand_vars("$(OTHER) $$(NODE) $", &env), "$(OTHER) $(NODE) $");
     }

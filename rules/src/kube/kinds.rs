@@ -1,58 +1,93 @@
-//! The kinds the engine analyses, with where the API serves them. This is the
-//! one list: the inventory keeps objects of these kinds and drops the rest,
-//! the review planner judges changes to them, and front ends that fetch a
-//! cluster's objects (the webhook's watches) derive their requests from it.
+//! The kinds the engine analyses, with where each one lives in the API.
+//!
+//! This table is the one list: the inventory keeps only these kinds, the
+//! review judges the ones whose change can add a finding, and front ends that
+//! hold a cluster's state (the webhook's watches, its Helm chart's RBAC and
+//! webhook rules) derive what they list, watch and review from it.
 
-/// A kind the analysis reads, and the collection that serves it.
+/// What the analysis does with objects of a kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AnalyzedKind {
-    pub kind: &'static str,
-    /// API group (`""` for the core group).
-    pub group: &'static str,
-    /// The version front ends request (the analysis reads any version).
-    pub version: &'static str,
-    /// The resource (plural) of the collection.
-    pub resource: &'static str,
-    pub namespaced: bool,
+pub enum Role {
+    /// Runs pods: analysed in full, and judged in full when it changes.
+    Workload,
+    /// Read by the analysis of workloads (identity, RBAC, configuration,
+    /// autoscaling): a change is judged by the findings it brings them.
+    Reference,
+    /// Read by the analysis, but a change can only remove findings (API
+    /// Priority and Fairness, namespaces): never judged on its own.
+    Context,
 }
 
-const fn kind(
-    kind: &'static str,
+/// One analysed kind: its API group, the version front ends read it at, its
+/// resource (plural, as RBAC and admission rules name it) and scope.
+#[derive(Debug, PartialEq, Eq)]
+pub struct AnalyzedKind {
+    pub group: &'static str,
+    pub version: &'static str,
+    pub resource: &'static str,
+    pub kind: &'static str,
+    pub namespaced: bool,
+    pub role: Role,
+}
+
+impl AnalyzedKind {
+    /// `apps/v1`, `v1`.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() { self.version.to_string() } else { format!("{}/{}", self.group, self.version) }
+    }
+}
+
+const fn k(
     group: &'static str,
     version: &'static str,
     resource: &'static str,
+    kind: &'static str,
     namespaced: bool,
+    role: Role,
 ) -> AnalyzedKind {
-    AnalyzedKind { kind, group, version, resource, namespaced }
+    AnalyzedKind { group, version, resource, kind, namespaced, role }
 }
 
-/// Every analysed kind: pod-running workloads, identities and RBAC, the
-/// configuration agents read, autoscalers, API Priority and Fairness, and
-/// Namespaces (for namespace-scoped exemptions and policies).
+use Role::*;
+
+/// Every kind the engine reads. Versions are the ones every supported
+/// Kubernetes release serves (1.30 and later).
 pub static ANALYZED_KINDS: &[AnalyzedKind] = &[
-    kind("DaemonSet", "apps", "v1", "daemonsets", true),
-    kind("Deployment", "apps", "v1", "deployments", true),
-    kind("StatefulSet", "apps", "v1", "statefulsets", true),
-    kind("ReplicaSet", "apps", "v1", "replicasets", true),
-    kind("ReplicationController", "", "v1", "replicationcontrollers", true),
-    kind("Job", "batch", "v1", "jobs", true),
-    kind("CronJob", "batch", "v1", "cronjobs", true),
-    kind("Pod", "", "v1", "pods", true),
-    kind("ServiceAccount", "", "v1", "serviceaccounts", true),
-    kind("Role", "rbac.authorization.k8s.io", "v1", "roles", true),
-    kind("ClusterRole", "rbac.authorization.k8s.io", "v1", "clusterroles", false),
-    kind("RoleBinding", "rbac.authorization.k8s.io", "v1", "rolebindings", true),
-    kind("ClusterRoleBinding", "rbac.authorization.k8s.io", "v1", "clusterrolebindings", false),
-    kind("ConfigMap", "", "v1", "configmaps", true),
-    kind("Secret", "", "v1", "secrets", true),
-    kind("HorizontalPodAutoscaler", "autoscaling", "v2", "horizontalpodautoscalers", true),
-    kind("FlowSchema", "flowcontrol.apiserver.k8s.io", "v1", "flowschemas", false),
-    kind("PriorityLevelConfiguration", "flowcontrol.apiserver.k8s.io", "v1", "prioritylevelconfigurations", false),
-    kind("Namespace", "", "v1", "namespaces", false),
+    k("apps", "v1", "daemonsets", "DaemonSet", true, Workload),
+    k("apps", "v1", "deployments", "Deployment", true, Workload),
+    k("apps", "v1", "statefulsets", "StatefulSet", true, Workload),
+    k("apps", "v1", "replicasets", "ReplicaSet", true, Workload),
+    k("", "v1", "replicationcontrollers", "ReplicationController", true, Workload),
+    k("batch", "v1", "jobs", "Job", true, Workload),
+    k("batch", "v1", "cronjobs", "CronJob", true, Workload),
+    k("", "v1", "pods", "Pod", true, Workload),
+    k("", "v1", "serviceaccounts", "ServiceAccount", true, Reference),
+    k("rbac.authorization.k8s.io", "v1", "roles", "Role", true, Reference),
+    k("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false, Reference),
+    k("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true, Reference),
+    k("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false, Reference),
+    k("", "v1", "configmaps", "ConfigMap", true, Reference),
+    k("", "v1", "secrets", "Secret", true, Reference),
+    k("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", true, Reference),
+    k("flowcontrol.apiserver.k8s.io", "v1", "flowschemas", "FlowSchema", false, Context),
+    k(
+        "flowcontrol.apiserver.k8s.io",
+        "v1",
+        "prioritylevelconfigurations",
+        "PriorityLevelConfiguration",
+        false,
+        Context,
+    ),
+    k("", "v1", "namespaces", "Namespace", false, Context),
 ];
+
+/// The entry for `kind`, when the engine analyses it.
+pub fn analyzed(kind: &str) -> Option<&'static AnalyzedKind> {
+    ANALYZED_KINDS.iter().find(|k| k.kind == kind)
+}
 
 /// Whether the analysis reads objects of `kind`; the others are dropped as
 /// soon as they are identified. Front ends may drop them even earlier.
 pub fn is_analyzed_kind(kind: &str) -> bool {
-    ANALYZED_KINDS.iter().any(|k| k.kind == kind)
+    analyzed(kind).is_some()
 }

@@ -16,7 +16,7 @@
 //! `spec.nodeName=@node-name@`.
 
 use super::model::{Condition, Path, VersionOp};
-use crate::agent_config::resolve::{EnvValue, NODE_NAME};
+use crate::agent_config::resolve::{Environment, NODE_NAME};
 use crate::source::{Location, Sources};
 use apiload_yaml::{Node, Value};
 use jsonpath_rust::query::js_path_process;
@@ -44,7 +44,7 @@ pub struct Context<'a> {
     pub sources: &'a Sources,
     pub json: Json,
     pub config: Option<ConfigDoc>,
-    pub env: Vec<EnvValue>,
+    pub env: Environment,
     pub args: Vec<Arg>,
     pub version: Option<Vec<u64>>,
     /// Where findings point when nothing more precise is known.
@@ -83,7 +83,7 @@ pub fn split_image(image: &str) -> (&str, Option<&str>) {
 }
 
 /// Replaces references to environment variables inside string values.
-pub fn expand_env(node: &mut Node, env: &[EnvValue]) {
+pub fn expand_env(node: &mut Node, env: &Environment) {
     match &mut node.value {
         Value::Str(s) if s.contains('$') || s.contains("env(") || s.contains("#{") => {
             let expanded = expand_references(s, env);
@@ -97,8 +97,13 @@ pub fn expand_env(node: &mut Node, env: &[EnvValue]) {
     }
 }
 
-fn expand_references(s: &str, env: &[EnvValue]) -> String {
-    let lookup = |name: &str| env.iter().find(|e| e.name == name).and_then(|e| e.value.clone());
+fn expand_references(s: &str, env: &Environment) -> String {
+    // Within the environment's expansion budget: a value referenced many
+    // times would otherwise multiply the text.
+    let lookup = |name: &str, reference: usize| {
+        let v = env.get(name)?.value.as_deref()?;
+        env.take_growth(v.len().saturating_sub(reference)).then(|| v.to_string())
+    };
     let mut out = s.to_string();
     // (prefix, terminator) pairs; the name sits between them.
     let forms: &[(&str, &str)] = &[
@@ -110,23 +115,36 @@ fn expand_references(s: &str, env: &[EnvValue]) -> String {
         ("sys.env(\"", "\")"),
         ("env(\"", "\")"),
     ];
+    // Each form in one pass that copies into a new string: replacing in
+    // place would move the rest of the text at every reference.
     for (open, close) in forms {
-        let mut from = 0;
-        while let Some(i) = out[from..].find(open).map(|i| i + from) {
+        if !out.contains(open) {
+            continue;
+        }
+        let mut expanded = String::with_capacity(out.len());
+        let mut rest = out.as_str();
+        while let Some(i) = rest.find(open) {
             let name_start = i + open.len();
-            let Some(len) = out[name_start..].find(close) else { break };
-            let inner = &out[name_start..name_start + len];
+            let Some(len) = rest[name_start..].find(close) else { break };
+            let inner = &rest[name_start..name_start + len];
             // `${NAME:-default}` and `${env:NAME:-default}`
             let name = inner.split(":-").next().unwrap_or(inner).split(':').next().unwrap_or(inner);
             let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            match lookup(name).filter(|_| valid) {
+            let reference = open.len() + len + close.len();
+            match valid.then(|| lookup(name, reference)).flatten() {
                 Some(v) => {
-                    out.replace_range(i..name_start + len + close.len(), &v);
-                    from = i + v.len();
+                    expanded.push_str(&rest[..i]);
+                    expanded.push_str(&v);
+                    rest = &rest[name_start + len + close.len()..];
                 }
-                None => from = name_start + len,
+                None => {
+                    expanded.push_str(&rest[..name_start + len]);
+                    rest = &rest[name_start + len..];
+                }
             }
         }
+        expanded.push_str(rest);
+        out = expanded;
     }
     out
 }
@@ -173,7 +191,7 @@ impl Context<'_> {
             Condition::EnvNamesNode(path) => self.present(doc, path).iter().any(|(_, v)| {
                 v.as_str().is_some_and(|name| {
                     let name = name.trim().trim_start_matches("${env:").trim_start_matches("${").trim_end_matches('}');
-                    self.env.iter().any(|e| e.name == name && e.value.as_deref() == Some(NODE_NAME))
+                    self.env.get(name).is_some_and(|e| e.value.as_deref() == Some(NODE_NAME))
                 })
             }),
             Condition::Any(items) => items.iter().any(|c| self.eval(doc, c)),
@@ -209,9 +227,7 @@ impl Context<'_> {
         }
         match segs.first().map(String::as_str) {
             Some("config") => self.locate_config(&segs[1..]).unwrap_or(self.fallback),
-            Some("env") => {
-                segs.get(1).and_then(|n| self.env.iter().find(|e| &e.name == n)).map_or(self.fallback, |e| e.location)
-            }
+            Some("env") => segs.get(1).and_then(|n| self.env.get(n)).map_or(self.fallback, |e| e.location),
             Some("args") => segs
                 .get(1)
                 .and_then(|i| i.parse::<usize>().ok())
@@ -308,6 +324,7 @@ fn loose_eq(a: &Json, b: &Json) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agent_config::resolve::EnvValue;
     use apiload_yaml::Span;
 
     #[test]
@@ -331,10 +348,12 @@ mod tests {
     #[test]
     fn env_references_expand() {
         let loc = Location::new(crate::source::SourceId(0), Span::point(0));
-        let env = vec![
+        let env: Environment = [
             EnvValue { name: "NODE".into(), value: Some(NODE_NAME.into()), location: loc },
             EnvValue { name: "NS".into(), value: Some("kube-system".into()), location: loc },
-        ];
+        ]
+        .into_iter()
+        .collect();
         assert_eq!(expand_references("spec.nodeName=${env:NODE}", &env), "spec.nodeName=@node-name@");
         assert_eq!(expand_references("${NODE:-x} $(NS) ${OTHER}", &env), "@node-name@ kube-system ${OTHER}");
         assert_eq!(expand_references("\"a=\" + sys.env(\"NODE\")", &env), "\"a=\" + @node-name@");

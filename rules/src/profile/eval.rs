@@ -57,7 +57,7 @@ pub struct ConfigProblem {
 }
 
 /// The container's command line, `$(VAR)` expanded, with locations.
-pub fn command_line(obj: &Object, c: &Container, env: &[resolve::EnvValue]) -> Vec<Arg> {
+pub fn command_line(obj: &Object, c: &Container, env: &resolve::Environment) -> Vec<Arg> {
     c.command
         .iter()
         .chain(&c.args)
@@ -242,7 +242,7 @@ fn read_config(
     c: &Container,
     out: &mut AgentRun,
 ) -> Option<ConfigDoc> {
-    let (sources, env, args) = (ctx.sources, ctx.env.as_slice(), ctx.args.as_slice());
+    let (sources, env, args) = (ctx.sources, &ctx.env, ctx.args.as_slice());
     for src in &profile.config {
         if src.when.as_ref().is_some_and(|cond| !ctx.eval(&ctx.json, cond)) {
             continue;
@@ -414,9 +414,7 @@ fn value_from(ctx: &Context<'_>, sources: &[ValueSource]) -> Option<(f64, Locati
     for s in sources {
         let found = match s {
             ValueSource::Flag(names) => flag_value(&ctx.args, names).map(|(v, a)| (v, a.location)),
-            ValueSource::Env(name) => {
-                ctx.env.iter().find(|e| &e.name == name).and_then(|e| e.value.clone().map(|v| (v, e.location)))
-            }
+            ValueSource::Env(name) => ctx.env.get(name).and_then(|e| e.value.clone().map(|v| (v, e.location))),
             ValueSource::Path(p) => ctx.query(&ctx.json, p).into_iter().next().and_then(|(path, v)| {
                 let text = match v {
                     Json::String(s) => s.clone(),

@@ -42,8 +42,7 @@ use std::collections::{HashMap, HashSet};
 /// Kinds a review judges: those whose change can alter a workload's
 /// analysis. FlowSchemas and the like only ever remove findings.
 pub fn is_reviewed_kind(kind: &str) -> bool {
-    crate::kube::kinds::is_analyzed_kind(kind)
-        && !matches!(kind, "FlowSchema" | "PriorityLevelConfiguration" | "Namespace")
+    crate::kube::kinds::analyzed(kind).is_some_and(|k| k.role != crate::kube::kinds::Role::Context)
 }
 
 /// One object being created or updated.

@@ -5,6 +5,7 @@
 //! relist, watches that end — metadata-only lists of Nodes, and GETs of
 //! ConfigMaps. Every request is recorded for assertions.
 
+use apiload_rules::kube::kinds::AnalyzedKind;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
@@ -38,7 +39,7 @@ enum Message {
 }
 
 struct Collection {
-    api_version: &'static str,
+    api_version: String,
     kind: &'static str,
     objects: BTreeMap<(String, String), Value>,
     tx: broadcast::Sender<Message>,
@@ -60,27 +61,23 @@ pub struct FakeApiServer {
     pub addr: SocketAddr,
 }
 
-/// (path of the collection, apiVersion, kind)
-const COLLECTIONS: &[(&str, &str, &str)] = &[
-    ("/apis/rbac.authorization.k8s.io/v1/roles", "rbac.authorization.k8s.io/v1", "Role"),
-    ("/apis/rbac.authorization.k8s.io/v1/clusterroles", "rbac.authorization.k8s.io/v1", "ClusterRole"),
-    ("/apis/rbac.authorization.k8s.io/v1/rolebindings", "rbac.authorization.k8s.io/v1", "RoleBinding"),
-    ("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", "rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
-    ("/api/v1/serviceaccounts", "v1", "ServiceAccount"),
-    ("/apis/apps/v1/daemonsets", "apps/v1", "DaemonSet"),
-    ("/apis/apps/v1/deployments", "apps/v1", "Deployment"),
-    ("/apis/apps/v1/statefulsets", "apps/v1", "StatefulSet"),
-    ("/apis/apps/v1/replicasets", "apps/v1", "ReplicaSet"),
-    ("/apis/batch/v1/jobs", "batch/v1", "Job"),
-    ("/apis/batch/v1/cronjobs", "batch/v1", "CronJob"),
-    ("/apis/autoscaling/v2/horizontalpodautoscalers", "autoscaling/v2", "HorizontalPodAutoscaler"),
-    ("/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas", "flowcontrol.apiserver.k8s.io/v1", "FlowSchema"),
-    ("/api/v1/nodes", "v1", "Node"),
-    ("/api/v1/configmaps", "v1", "ConfigMap"),
-];
+/// (path of the collection, apiVersion, kind): what live mode watches
+/// (derived from the engine's analysed kinds), Nodes (counted from
+/// metadata) and ConfigMaps (read one by one), as the API server serves them.
+fn collections() -> Vec<(String, String, &'static str)> {
+    let config_maps = apiload_rules::kube::kinds::analyzed("ConfigMap").expect("ConfigMaps are analysed");
+    let path = |k: &AnalyzedKind| match k.group {
+        "" => format!("/api/{}/{}", k.version, k.resource),
+        group => format!("/apis/{group}/{}/{}", k.version, k.resource),
+    };
+    let mut out: Vec<(String, String, &'static str)> =
+        apiload_webhook::kinds::watched().chain([config_maps]).map(|k| (path(k), k.api_version(), k.kind)).collect();
+    out.push(("/api/v1/nodes".into(), "v1".into(), "Node"));
+    out
+}
 
-fn path_of(kind: &str) -> &'static str {
-    COLLECTIONS.iter().find(|c| c.2 == kind).unwrap_or_else(|| panic!("no collection for {kind}")).0
+fn path_of(kind: &str) -> String {
+    collections().into_iter().find(|c| c.2 == kind).unwrap_or_else(|| panic!("no collection for {kind}")).0
 }
 
 fn status(code: u16, reason: &str, message: &str) -> Value {
@@ -95,11 +92,9 @@ fn json_response(code: StatusCode, v: &Value) -> Response {
 impl FakeApiServer {
     pub async fn start() -> FakeApiServer {
         let mut world = World::default();
-        for (path, api_version, kind) in COLLECTIONS {
+        for (path, api_version, kind) in collections() {
             let (tx, _) = broadcast::channel(1024);
-            world
-                .collections
-                .insert(path.to_string(), Collection { api_version, kind, objects: BTreeMap::new(), tx, oldest: 0 });
+            world.collections.insert(path, Collection { api_version, kind, objects: BTreeMap::new(), tx, oldest: 0 });
         }
         let world = Arc::new(Mutex::new(world));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -123,8 +118,8 @@ impl FakeApiServer {
         let mut w = self.world.lock().unwrap();
         w.rv += 1;
         let rv = w.rv;
-        let c = w.collections.get_mut(path_of(kind)).unwrap();
-        object["apiVersion"] = c.api_version.into();
+        let c = w.collections.get_mut(&path_of(kind)).unwrap();
+        object["apiVersion"] = c.api_version.clone().into();
         object["kind"] = c.kind.into();
         object["metadata"]["resourceVersion"] = rv.to_string().into();
         let ns = object["metadata"]["namespace"].as_str().unwrap_or("").to_string();
@@ -167,14 +162,14 @@ impl FakeApiServer {
     /// Sends a BOOKMARK at the current resourceVersion; returns it.
     pub fn bookmark(&self, kind: &str) -> u64 {
         let w = self.world.lock().unwrap();
-        let _ = w.collections[path_of(kind)].tx.send(Message::Bookmark(w.rv));
+        let _ = w.collections[&path_of(kind)].tx.send(Message::Bookmark(w.rv));
         w.rv
     }
 
     /// Ends every open watch of the collection, as the API server does at
     /// its timeout.
     pub fn end_watches(&self, kind: &str) {
-        let _ = self.world.lock().unwrap().collections[path_of(kind)].tx.send(Message::End);
+        let _ = self.world.lock().unwrap().collections[&path_of(kind)].tx.send(Message::End);
     }
 
     /// Compacts history: open watches get an ERROR 410 Expired, and watches
@@ -182,7 +177,7 @@ impl FakeApiServer {
     pub fn expire(&self, kind: &str) {
         let mut w = self.world.lock().unwrap();
         let rv = w.rv;
-        let c = w.collections.get_mut(path_of(kind)).unwrap();
+        let c = w.collections.get_mut(&path_of(kind)).unwrap();
         c.oldest = rv;
         let _ = c.tx.send(Message::Expire);
     }
@@ -192,7 +187,7 @@ impl FakeApiServer {
     }
 
     pub fn open_watches(&self, kind: &str) -> usize {
-        self.world.lock().unwrap().open_watches.get(path_of(kind)).copied().unwrap_or(0)
+        self.world.lock().unwrap().open_watches.get(&path_of(kind)).copied().unwrap_or(0)
     }
 }
 
@@ -284,7 +279,7 @@ async fn handle(State(world): State<Arc<Mutex<World>>>, req: Request) -> Respons
         let (api_version, kind) = if metadata_only {
             ("meta.k8s.io/v1".to_string(), "PartialObjectMetadataList".to_string())
         } else {
-            (c.api_version.to_string(), format!("{}List", c.kind))
+            (c.api_version.clone(), format!("{}List", c.kind))
         };
         let list = json!({"kind": kind, "apiVersion": api_version,
                           "metadata": {"resourceVersion": rv_now.to_string()}, "items": items});
@@ -293,7 +288,7 @@ async fn handle(State(world): State<Arc<Mutex<World>>>, req: Request) -> Respons
 
     let from: u64 = q.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
     let bookmarks = q.get("allowWatchBookmarks").is_some_and(|b| b == "true");
-    let (api_version, kind) = (c.api_version, c.kind);
+    let (api_version, kind) = (c.api_version.clone(), c.kind);
     let expired = from < c.oldest;
     let mut rx = c.tx.subscribe();
     *w.open_watches.entry(path.clone()).or_default() += 1;
@@ -328,7 +323,7 @@ async fn handle(State(world): State<Arc<Mutex<World>>>, req: Request) -> Respons
                 }
                 Message::Bookmark(rv) if bookmarks => json!({"type": "BOOKMARK", "object": {
                     "kind": if metadata_only { "PartialObjectMetadata" } else { kind },
-                    "apiVersion": if metadata_only { "meta.k8s.io/v1" } else { api_version },
+                    "apiVersion": if metadata_only { "meta.k8s.io/v1" } else { api_version.as_str() },
                     "metadata": {"resourceVersion": rv.to_string(), "creationTimestamp": null}}}),
                 Message::Bookmark(_) => continue,
                 Message::Expire => {

@@ -109,7 +109,27 @@ impl Webhook {
     /// Starts `apiload-webhook` with `args` (TLS flags included) and waits
     /// for it to listen.
     pub fn start(args: &[String]) -> Webhook {
+        Webhook::start_with_open_files(args, None)
+    }
+
+    /// [`Webhook::start`] with the open-files limit (soft and hard) set to `limit`.
+    pub fn start_with_open_files(args: &[String], limit: Option<u64>) -> Webhook {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_apiload-webhook"));
+        #[cfg(unix)]
+        if let Some(n) = limit {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit only reads the struct; it runs in the child before exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let l = libc::rlimit { rlim_cur: n, rlim_max: n };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &l) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
         cmd.args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
             .args(args)
             .env("APILOAD_TODAY", "2026-01-01")
