@@ -47,6 +47,8 @@ pub struct ControlPlane {
     pub apiserver_port: u16,
     pub audit_log: PathBuf,
     pub admin_kubeconfig: PathBuf,
+    /// When kube-apiserver was stopped for a restart (seconds since the epoch).
+    pub restarts: Vec<f64>,
     apiserver_args: Vec<String>,
     etcd: Option<Process>,
     apiserver: Option<Process>,
@@ -156,6 +158,7 @@ impl ControlPlane {
             apiserver_port,
             audit_log: audit_log.clone(),
             admin_kubeconfig,
+            restarts: Vec::new(),
             apiserver_args: Vec::new(),
             etcd: Some(etcd),
             apiserver: None,
@@ -178,6 +181,8 @@ impl ControlPlane {
             // admission webhooks and policies, ...) plus what kubeadm adds.
             s("--enable-admission-plugins=NodeRestriction"),
             s("--allow-privileged=true"),
+            // The `kubernetes` Service cannot point at a loopback address.
+            s("--endpoint-reconciler-type=none"),
             s("--service-cluster-ip-range=10.96.0.0/16"),
             s("--service-account-issuer=https://kubernetes.default.svc.cluster.local"),
             format!("--service-account-key-file={}", sa.cert.display()),
@@ -277,6 +282,8 @@ impl ControlPlane {
     pub fn stop_apiserver(&mut self) {
         if let Some(mut p) = self.apiserver.take() {
             p.stop(Duration::from_secs(30));
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            self.restarts.push(now.as_secs_f64());
         }
     }
 

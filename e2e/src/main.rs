@@ -154,6 +154,7 @@ async fn run(args: Args) -> ExitCode {
 
     let mut passed = 0;
     let mut skipped = 0;
+    let mut known_failures = Vec::new();
     let mut failed = Vec::new();
     for check in checks::ALL {
         if !suite.args.only.is_empty() && !suite.args.only.iter().any(|o| check.name.contains(o.as_str())) {
@@ -177,6 +178,18 @@ async fn run(args: Args) -> ExitCode {
             Ok(Ok(r)) => r,
         };
         let secs = t.elapsed().as_secs_f64();
+        let known = checks::KNOWN_FAILURES.iter().find(|(n, _)| *n == check.name).map(|(_, why)| *why);
+        let result = match (known, result) {
+            (Some(why), Err(e)) => {
+                eprintln!("e2e: KNOWN FAILURE {} ({secs:.1} s): {e}\n      known defect: {why}", check.name);
+                known_failures.push(check.name);
+                continue;
+            }
+            (Some(_), Ok(())) => {
+                Err("passes now: the defect it records is fixed; remove it from checks::KNOWN_FAILURES".to_string())
+            }
+            (None, r) => r,
+        };
         match result {
             Ok(()) => {
                 passed += 1;
@@ -202,6 +215,10 @@ async fn run(args: Args) -> ExitCode {
     if !failed.is_empty() {
         eprintln!("e2e: failed: {}", failed.join(", "));
     }
+    if !known_failures.is_empty() {
+        eprintln!("e2e: known failures, counted as skipped: {}", known_failures.join(", "));
+    }
+    let skipped = skipped + known_failures.len();
     if skipped > 0 {
         println!("{passed} passed, {} failed, {skipped} skipped", failed.len());
     } else {

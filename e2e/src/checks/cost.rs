@@ -74,10 +74,37 @@ fn pod(i: usize, nodes: usize) -> Pod {
     .expect("a Pod")
 }
 
+/// A request retried twice when its connection breaks (a pooled
+/// connection the server closed): the measurement is of the server, not of
+/// one connection.
+async fn retry<T, F, Fut>(what: &str, f: F) -> Result<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = kube::Result<T>>,
+{
+    let mut tries = 0;
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(kube::Error::Api(e)) => return Err(format!("{what}: {e}")),
+            Err(e) if tries < 2 => {
+                tries += 1;
+                eprintln!("e2e:      {what}: {e}; again");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(format!("{what}: {e}")),
+        }
+    }
+}
+
 /// The API server's metrics now.
 async fn scrape(client: &kube::Client) -> Result<Vec<Sample>> {
-    let req = http::Request::get("/metrics").body(Vec::new()).map_err(|e| e.to_string())?;
-    Ok(metrics::parse(&client.request_text(req).await.map_err(|e| format!("/metrics: {e}"))?))
+    let text = retry("/metrics", || {
+        let req = http::Request::get("/metrics").body(Vec::new()).expect("a GET");
+        client.request_text(req)
+    })
+    .await?;
+    Ok(metrics::parse(&text))
 }
 
 /// Reads a response to its end without keeping it: (bytes, lines).
@@ -147,7 +174,7 @@ async fn lists(s: &Suite, k: usize, node_scoped: bool) -> Result<Measured> {
     let rss0 = metrics::sum(&before, "process_resident_memory_bytes", &[]);
     let peak = Arc::new(AtomicU64::new(rss0 as u64));
     let sampling = {
-        let (client, peak) = (s.admin.clone(), peak.clone());
+        let (client, peak) = (s.cp.admin().await?, peak.clone());
         tokio::spawn(async move {
             loop {
                 if let Ok(m) = scrape(&client).await {
@@ -190,10 +217,9 @@ async fn lists(s: &Suite, k: usize, node_scoped: bool) -> Result<Measured> {
 /// change to every pod; counts what the watchers were sent.
 async fn watches(s: &Suite, k: usize, pods: usize, nodes: usize, node_scoped: bool, round: usize) -> Result<Measured> {
     let pod_api: Api<Pod> = Api::namespaced(s.admin.clone(), NAMESPACE);
-    let rv = pod_api
-        .list_metadata(&ListParams::default().limit(1))
-        .await
-        .map_err(|e| e.to_string())?
+    let one = ListParams::default().limit(1);
+    let rv = retry("the pods' resourceVersion", || pod_api.list_metadata(&one))
+        .await?
         .metadata
         .resource_version
         .unwrap_or_default();
@@ -250,7 +276,8 @@ async fn watches(s: &Suite, k: usize, pods: usize, nodes: usize, node_scoped: bo
     }
     let wall = t.elapsed().as_secs_f64();
     let after = scrape(&s.admin).await?;
-    let f = [("kind", "Pod")];
+    // v1.34 labels watch metrics by resource (earlier releases by kind).
+    let f = [("group", ""), ("resource", "pods")];
     Ok(Measured {
         watch_events: metrics::delta(&before, &after, "apiserver_watch_events_total", &f),
         watch_event_bytes: metrics::delta(&before, &after, "apiserver_watch_events_sizes_sum", &f),

@@ -70,6 +70,16 @@ pub const ALL: &[Check] = &[
     check!("cost/measured-against-the-model", 1500, cost::measured_against_the_model),
 ];
 
+/// Checks that fail because of a defect found and not yet fixed, with the
+/// defect. They run every time: a failure is reported as known (and counted
+/// as skipped), a pass fails the run until the entry is removed, so that
+/// the list cannot outlive the defect.
+pub const KNOWN_FAILURES: &[(&str, &str)] = &[(
+    "admission/no-label-on-the-object-skips-review",
+    "the chart's objectSelector (charts/apiload-webhook, validatingwebhookconfiguration.yaml) lets whoever may edit \
+     an object skip review by labelling it apiload.dev/webhook=disabled",
+)];
+
 /// A check's way of saying it could not run here (a missing ../shared):
 /// counted as skipped, not failed.
 pub const SKIP: &str = "skip: ";

@@ -12,7 +12,7 @@ use crate::checks::SKIP;
 use crate::checks::chart::ensure_namespace;
 use crate::manifests::{self, kind_of, namespace_of};
 use crate::{Result, Suite, ensure};
-use apiload_rules::rbac::{Rbac, Scope};
+use apiload_rules::rbac::{PolicyRule, Rbac, Scope, SubjectKind};
 use futures::StreamExt;
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
 use k8s_openapi::api::rbac::v1::ClusterRole;
@@ -192,66 +192,111 @@ fn questions(rbac: &Rbac, accounts: &[(String, String)], namespaces: &[String], 
     while out.len() < min && round < 50 {
         round += 1;
         for (ns, sa) in accounts {
-            // What this account's grants mention.
-            let mut mentioned: Vec<Res> = Vec::new();
-            for g in rbac.grants_of_service_account(ns, sa) {
+            // The rules this account's grants reach, with the grant's scope;
+            // its own bindings first (every account shares the groups' ones).
+            let grants = rbac.grants_of_service_account(ns, sa);
+            let own: Vec<_> = grants.iter().filter(|g| !matches!(g.subject.kind, SubjectKind::Group(_))).collect();
+            let chosen = if own.is_empty() { grants.iter().collect() } else { own };
+            let mut reached: Vec<(Option<String>, &PolicyRule)> = Vec::new();
+            for g in chosen {
+                let scope = match g.scope {
+                    Scope::Cluster => None,
+                    Scope::Namespace(n) => Some(n.to_string()),
+                };
                 if let Some(r) = g.role {
-                    for (_, rule) in rbac.rules(r) {
-                        for group in rule.api_groups.iter() {
-                            for res in rule.resources.iter() {
-                                let (resource, sub) = res.split_once('/').unwrap_or((res, ""));
-                                if resource == "*" || &**group == "*" {
-                                    mentioned.push(rng.pick(&universe).clone());
-                                } else {
-                                    mentioned.push(Res {
-                                        group: group.to_string(),
-                                        resource: resource.to_string(),
-                                        subresource: if sub == "*" { String::new() } else { sub.to_string() },
-                                        cluster: cluster_scoped(group, resource),
-                                    });
-                                }
-                            }
-                        }
-                    }
+                    reached.extend(rbac.rules(r).map(|(_, rule)| (scope.clone(), rule)));
                 }
             }
-            for focused in [true, false, false] {
-                let res = if focused && !mentioned.is_empty() {
-                    rng.pick(&mentioned).clone()
+            for focused in [true, true, false, false] {
+                let q = if focused && !reached.is_empty() {
+                    let (scope, rule) = rng.pick(&reached).clone();
+                    focused_question(&mut rng, ns, sa, scope, rule, &universe)
                 } else {
-                    rng.pick(&universe).clone()
+                    random_question(&mut rng, ns, sa, &universe, namespaces, &names)
                 };
-                let verb = rng.pick(VERBS).to_string();
-                let namespace = if res.cluster {
-                    String::new()
-                } else {
-                    match rng.next() % 4 {
-                        0 => String::new(),
-                        1 => rng.pick(namespaces).clone(),
-                        _ => ns.clone(),
-                    }
-                };
-                let name = if verb == "list" || verb == "watch" || verb == "create" || verb == "deletecollection" {
-                    String::new()
-                } else if rng.next().is_multiple_of(3) {
-                    rng.pick(&names).clone()
-                } else {
-                    String::new()
-                };
-                out.insert(Question {
-                    sa_namespace: ns.clone(),
-                    sa_name: sa.clone(),
-                    verb,
-                    group: res.group,
-                    resource: res.resource,
-                    subresource: res.subresource,
-                    namespace,
-                    name,
-                });
+                out.insert(q);
             }
         }
     }
     out.into_iter().collect()
+}
+
+fn pick_word(rng: &mut Rng, words: &[Box<str>], otherwise: &str) -> String {
+    let w = rng.pick(words);
+    if &**w == "*" { otherwise.to_string() } else { w.to_string() }
+}
+
+/// A question about what one rule the account reaches names: its verbs,
+/// groups, resources and names, in the grant's namespace (or, for a
+/// cluster-wide grant, every namespace or the account's own).
+fn focused_question(
+    rng: &mut Rng,
+    ns: &str,
+    sa: &str,
+    scope: Option<String>,
+    rule: &PolicyRule,
+    universe: &[Res],
+) -> Question {
+    let any = rng.pick(universe).clone();
+    let any_verb = *rng.pick(VERBS);
+    let verb = pick_word(rng, &rule.verbs, any_verb);
+    let group = pick_word(rng, &rule.api_groups, &any.group);
+    let res = pick_word(rng, &rule.resources, &any.resource);
+    let (resource, subresource) = match res.split_once('/') {
+        Some(("*", sub)) => (any.resource.clone(), sub.to_string()),
+        Some((r, sub)) => (r.to_string(), sub.to_string()),
+        None => (res, String::new()),
+    };
+    let namespace = match scope {
+        Some(n) => n,
+        None if cluster_scoped(&group, &resource) || rng.next().is_multiple_of(2) => String::new(),
+        None => ns.to_string(),
+    };
+    let name = if !rule.resource_names.is_empty() && !rng.next().is_multiple_of(4) {
+        rng.pick(&rule.resource_names).to_string()
+    } else {
+        String::new()
+    };
+    Question { sa_namespace: ns.into(), sa_name: sa.into(), verb, group, resource, subresource, namespace, name }
+}
+
+/// A question about anything, anywhere.
+fn random_question(
+    rng: &mut Rng,
+    ns: &str,
+    sa: &str,
+    universe: &[Res],
+    namespaces: &[String],
+    names: &[String],
+) -> Question {
+    let res = rng.pick(universe).clone();
+    let verb = rng.pick(VERBS).to_string();
+    let namespace = if res.cluster {
+        String::new()
+    } else {
+        match rng.next() % 4 {
+            0 => String::new(),
+            1 => rng.pick(namespaces).clone(),
+            _ => ns.to_string(),
+        }
+    };
+    let name = if matches!(verb.as_str(), "list" | "watch" | "create" | "deletecollection") {
+        String::new()
+    } else if rng.next().is_multiple_of(3) {
+        rng.pick(names).clone()
+    } else {
+        String::new()
+    };
+    Question {
+        sa_namespace: ns.into(),
+        sa_name: sa.into(),
+        verb,
+        group: res.group,
+        resource: res.resource,
+        subresource: res.subresource,
+        namespace,
+        name,
+    }
 }
 
 /// The authorizer's answer: (allowed, reason).
@@ -472,6 +517,12 @@ pub async fn oracle_agrees_with_the_authorizer(s: &mut Suite) -> Result<()> {
             "service_accounts": accounts.len(), "ask_seconds": ask_seconds, "mismatches": mismatches.len(),
         }),
     );
+    // The fixtures grant broadly (every ServiceAccount may list
+    // EndpointSlices): remove them so that later checks see only the corpus.
+    for p in &fixture_files {
+        let path = p.display().to_string();
+        s.kubectl.ok(&["delete", "-f", &path, "--ignore-not-found", "--wait=false"], None).await?;
+    }
     ensure!(
         mismatches.is_empty(),
         "{} answers differ from the authorizer's (all in {}):\n{}",
