@@ -36,7 +36,14 @@ fn node(i: usize) -> Node {
 /// A pod shaped like a typical application pod: two containers with ports,
 /// env, probes, resources and mounts; the ServiceAccount admission plugin
 /// adds its token volume.
-fn pod(i: usize, nodes: usize) -> Pod {
+/// The node pod `i` is bound to: spread over the nodes of the size at which
+/// it was created.
+fn node_of(i: usize) -> usize {
+    let nodes = SIZES.iter().find(|(_, pods)| i < *pods).map_or(1, |(n, _)| *n);
+    i % nodes
+}
+
+fn pod(i: usize) -> Pod {
     let app = format!("app-{}", i % 40);
     serde_json::from_value(json!({
         "metadata": {
@@ -45,7 +52,7 @@ fn pod(i: usize, nodes: usize) -> Pod {
             "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "9090", "kubectl.kubernetes.io/default-container": "app"},
         },
         "spec": {
-            "nodeName": format!("node-{:04}", i % nodes),
+            "nodeName": format!("node-{:04}", node_of(i)),
             "containers": [
                 {
                     "name": "app", "image": format!("registry.example.com/payments/{app}:1.42.{}", i % 7),
@@ -144,7 +151,7 @@ async fn grow(s: &Suite, nodes: usize, pods: usize, have: &mut (usize, usize)) -
         .map(|i| {
             let api = pod_api.clone();
             let pp = pp.clone();
-            async move { api.create(&pp, &pod(i, nodes)).await.map(|_| ()).map_err(|e| format!("pod {i}: {e}")) }
+            async move { api.create(&pp, &pod(i)).await.map(|_| ()).map_err(|e| format!("pod {i}: {e}")) }
         })
         .buffer_unordered(16)
         .try_collect::<Vec<_>>()
@@ -225,7 +232,11 @@ async fn watches(s: &Suite, k: usize, pods: usize, nodes: usize, node_scoped: bo
         .metadata
         .resource_version
         .unwrap_or_default();
-    let per_watcher: u64 = if node_scoped { (pods / nodes) as u64 } else { pods as u64 };
+    // Pods are spread over the nodes there were when they were created.
+    let mut on_node = vec![0u64; nodes.max(1)];
+    for i in 0..pods {
+        on_node[node_of(i) % nodes.max(1)] += 1;
+    }
     let received = Arc::new(AtomicU64::new(0));
     let bytes = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
@@ -233,6 +244,7 @@ async fn watches(s: &Suite, k: usize, pods: usize, nodes: usize, node_scoped: bo
         let selector =
             if node_scoped { format!("&fieldSelector=spec.nodeName%3Dnode-{:04}", i % nodes) } else { String::new() };
         let uri = format!("/api/v1/pods?watch=true&resourceVersion={rv}&timeoutSeconds=240{selector}");
+        let per_watcher = if node_scoped { on_node[i % nodes] } else { pods as u64 };
         let (client, received, bytes) = (s.admin.clone(), received.clone(), bytes.clone());
         tasks.push(tokio::spawn(async move {
             let req = http::Request::get(&uri).body(Vec::new()).map_err(|e| e.to_string())?;

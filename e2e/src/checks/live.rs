@@ -10,6 +10,7 @@ use crate::{Result, Suite, ensure};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{Api, DeleteParams, ListParams, PostParams, WatchEvent, WatchParams};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -142,6 +143,10 @@ pub async fn survives_compaction_and_an_api_server_restart(s: &mut Suite) -> Res
     // compaction: when it wakes, its resourceVersions are gone.
     s.webhook.as_ref().ok_or("the webhook is not running")?.signal(libc::SIGSTOP);
     let outcome = async {
+        // A change to something the webhook does not watch: the restarted
+        // watch cache begins after the last resourceVersion the webhook saw.
+        let marker = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "restart-marker", "namespace": QUIET}});
+        s.kubectl.ok(&["apply", "--server-side", "--field-manager=apiload-e2e", "-f", "-"], Some(&marker.to_string())).await?;
         s.cp.stop_apiserver();
         s.cp.start_apiserver().await?;
         let sas: Api<ServiceAccount> = Api::namespaced(s.cp.admin().await?, QUIET);
