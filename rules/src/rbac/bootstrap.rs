@@ -60,28 +60,37 @@ fn parse(text: &str) -> (Vec<RoleDef>, Vec<BindingDef>) {
                     origin: None,
                 });
             }
-            ["bind", role, subjects] => bindings.push(BindingDef {
-                kind: RoleKind::ClusterRole,
-                namespace: None,
-                name: (*role).into(),
-                role_kind: RoleKind::ClusterRole,
-                role_name: (*role).into(),
-                role_ref: None,
-                subjects: subjects
-                    .split(',')
-                    .map(|s| {
-                        let kind = if let Some(g) = s.strip_prefix("group:") {
-                            SubjectKind::Group(g.into())
-                        } else {
-                            let sa = s.strip_prefix("sa:").expect("sa: or group: subject");
-                            let (ns, name) = sa.split_once('/').expect("sa:NS/NAME");
-                            SubjectKind::ServiceAccount { namespace: ns.into(), name: name.into() }
-                        };
-                        Subject { kind, location: None }
-                    })
-                    .collect(),
-                location: None,
-            }),
+            // `bind ROLE ...` is a ClusterRoleBinding to the ClusterRole ROLE,
+            // `bind NS/ROLE ...` a RoleBinding in NS to the Role NS/ROLE;
+            // each named like its role.
+            ["bind", role, subjects] => {
+                let (kind, namespace, role) = match role.split_once('/') {
+                    Some((ns, name)) => (RoleKind::Role, Some(ns.into()), name),
+                    None => (RoleKind::ClusterRole, None, *role),
+                };
+                bindings.push(BindingDef {
+                    kind,
+                    namespace,
+                    name: role.into(),
+                    role_kind: kind,
+                    role_name: role.into(),
+                    role_ref: None,
+                    subjects: subjects
+                        .split(',')
+                        .map(|s| {
+                            let kind = if let Some(g) = s.strip_prefix("group:") {
+                                SubjectKind::Group(g.into())
+                            } else {
+                                let sa = s.strip_prefix("sa:").expect("sa: or group: subject");
+                                let (ns, name) = sa.split_once('/').expect("sa:NS/NAME");
+                                SubjectKind::ServiceAccount { namespace: ns.into(), name: name.into() }
+                            };
+                            Subject { kind, location: None }
+                        })
+                        .collect(),
+                    location: None,
+                });
+            }
             _ => panic!("bootstrap.txt line {}: cannot read {line:?}", n + 1),
         }
     }
@@ -104,5 +113,23 @@ mod tests {
         let reader = roles.iter().find(|r| &*r.name == "extension-apiserver-authentication-reader").unwrap();
         assert_eq!(reader.namespace.as_deref(), Some("kube-system"));
         assert!(!reader.rules[0].applies_to_collections());
+    }
+
+    #[test]
+    fn a_namespaced_bind_is_a_role_binding_in_its_namespace() {
+        let (roles, bindings) = parse(
+            "role kube-system/token-reader\n  allow core secrets get,list\nbind kube-system/token-reader sa:kube-system/cleaner\nbind view group:system:authenticated\n",
+        );
+        assert_eq!(roles[0].namespace.as_deref(), Some("kube-system"));
+        let b = &bindings[0];
+        assert_eq!((b.kind, b.role_kind), (RoleKind::Role, RoleKind::Role));
+        assert_eq!(b.namespace.as_deref(), Some("kube-system"));
+        assert_eq!((&*b.name, &*b.role_name), ("token-reader", "token-reader"));
+        assert_eq!(
+            b.subjects[0].kind,
+            SubjectKind::ServiceAccount { namespace: "kube-system".into(), name: "cleaner".into() }
+        );
+        let c = &bindings[1];
+        assert_eq!((c.kind, c.namespace.as_deref(), &*c.role_name), (RoleKind::ClusterRole, None, "view"));
     }
 }

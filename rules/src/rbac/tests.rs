@@ -188,6 +188,23 @@ fn builtin_bindings_reach_kube_system_service_accounts() {
     assert!(!can(&rbac, "default", "default", "list", "", "pods"));
 }
 
+/// The bootstrap RoleBindings of kube-system and kube-public grant in their
+/// namespace only (found by the end-to-end RBAC oracle: they were missing).
+#[test]
+fn builtin_role_bindings_grant_in_their_namespace() {
+    let rbac = rbac_of("");
+    let in_namespace = |ns: &str, sa: &str, verb: &str, group: &str, resource: &str, target: &str| {
+        rbac.grants_of_service_account(ns, sa).iter().any(|g| {
+            g.scope == Scope::Namespace(target)
+                && g.role.is_some_and(|r| rbac.rules(r).any(|(_, rule)| rule.allows_collection(verb, group, resource)))
+        })
+    };
+    assert!(in_namespace("kube-system", "bootstrap-signer", "watch", "", "secrets", "kube-system"));
+    assert!(in_namespace("kube-system", "token-cleaner", "list", "", "secrets", "kube-system"));
+    assert!(!can(&rbac, "kube-system", "bootstrap-signer", "list", "", "secrets"));
+    assert!(!in_namespace("kube-system", "bootstrap-signer", "list", "", "secrets", "default"));
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
