@@ -1,12 +1,14 @@
 //! The generated corpus of `../shared/tools/gen-scale-corpus.py`, scored by
 //! `eval-scale.py`: RBAC resolution across files at 10,000 objects must be exact.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
 #[test]
 fn generated_corpus_scores_exactly() {
-    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/tools");
+    let Some(tools) = common::shared("tools") else { return };
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("scale-10k");
     if !dir.join("ground-truth.json").is_file() {
         let generated = Command::new("python3")
