@@ -24,6 +24,8 @@ const PYTHON_PACKAGES: &[(&str, &str, &str)] = &[
     ("helm_python", "helm-python-sdk", "0.2.2"),
     ("jsonschema", "jsonschema", "4.26.0"),
     ("xmlschema", "xmlschema", "4.3.2"),
+    // jsonschema's check of the `uri` and `uri-reference` formats.
+    ("rfc3987", "rfc3987", "1.3.8"),
 ];
 
 /// The pre-commit release the hook is tried with.

@@ -116,6 +116,19 @@ fn describe(snap: &Snapshot, a: &WorkloadAnalysis, obj: &Object) -> String {
     if !findings.is_empty() {
         md.push_str(&format!("\nFindings: {}.\n", findings.join(", ")));
     }
-    md.push_str("\nThe cluster size comes from `cluster:` in `.apiload.yaml`; the model: docs/cost-model.md.\n");
+    md.push_str(&format!("\n{} The model: docs/cost-model.md.\n", cluster_origin(snap)));
     md
+}
+
+/// Where the cluster size came from: the workspace's `.apiload.yaml` when it
+/// has one (it is then one of the snapshot's files), else the default.
+fn cluster_origin(snap: &Snapshot) -> String {
+    let config =
+        snap.files.iter().any(|f| f.text.is_some() && f.uri.rsplit('/').next() == Some(crate::setup::CONFIG_FILE));
+    if config {
+        "The cluster size comes from `cluster:` in `.apiload.yaml` (the default, 5,000 nodes, where it says nothing)."
+            .into()
+    } else {
+        "The cluster size is the default, 5,000 nodes: set `cluster.nodes` in a `.apiload.yaml` at the workspace root to change it.".into()
+    }
 }

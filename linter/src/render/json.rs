@@ -1,13 +1,16 @@
 //! `--format json`: the output contract (`docs/output-contract.md`).
 
-use super::{Locator, Position, help_uri};
-use apiload_rules::{Diagnostic, ObjectRef, Severity, Sources};
+use super::{Position, Report, help_uri};
+use apiload_rules::{ObjectRef, Severity};
 use serde::Serialize;
 
 #[derive(Serialize)]
 struct Output<'a> {
     diagnostics: Vec<JsonDiagnostic<'a>>,
     summary: Summary,
+    /// About the run as a whole (an input that holds no object).
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -17,6 +20,7 @@ struct Summary {
     workloads: usize,
     suppressed: usize,
     baselined: usize,
+    deselected: usize,
     errors: usize,
     warnings: usize,
     infos: usize,
@@ -68,14 +72,17 @@ pub struct Counts {
     pub suppressed: usize,
     /// Findings the baseline removed.
     pub baselined: usize,
+    /// Findings `--select`/`--ignore` left out.
+    pub deselected: usize,
 }
 
-pub fn render(sources: &Sources, diagnostics: &[Diagnostic], counts: Counts) -> String {
-    let count = |s: Severity| diagnostics.iter().filter(|d| d.severity == s).count();
-    let locator = Locator::new(sources);
-    let position = |loc| locator.position(loc);
+pub fn render(report: &Report) -> String {
+    let count = |s: Severity| report.count(s);
+    let position = |loc| report.locator.position(loc);
+    let counts = &report.counts;
     let out = Output {
-        diagnostics: diagnostics
+        diagnostics: report
+            .diagnostics
             .iter()
             .map(|d| JsonDiagnostic {
                 rule: d.rule.id,
@@ -112,10 +119,12 @@ pub fn render(sources: &Sources, diagnostics: &[Diagnostic], counts: Counts) -> 
             workloads: counts.workloads,
             suppressed: counts.suppressed,
             baselined: counts.baselined,
+            deselected: counts.deselected,
             errors: count(Severity::Error),
             warnings: count(Severity::Warning),
             infos: count(Severity::Info),
         },
+        warnings: report.warnings,
     };
     let mut s = serde_json::to_string_pretty(&out).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
