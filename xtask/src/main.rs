@@ -149,15 +149,21 @@ fn test(cargo_args: &[String]) -> Result<(), String> {
     if !succeeds(Command::new("npm").arg("--version")) {
         return Err("npm is missing: the VS Code extension's tests (editors/vscode) need Node.js 20 and npm".into());
     }
-    if !vscode.join("node_modules").is_dir() {
-        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&vscode))?;
-    }
-    run(Command::new("npm").arg("test").current_dir(&vscode))?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run(Command::new(cargo)
         .args(["test", "--workspace", "--locked"])
         .args(cargo_args)
         .current_dir(&root)
+        .env("APILOAD_REQUIRE_TOOLS", "1"))?;
+    // The extension's tests start the binary the Rust tests just built.
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    if !vscode.join("node_modules").is_dir() {
+        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&vscode))?;
+    }
+    run(Command::new("npm")
+        .arg("test")
+        .current_dir(&vscode)
+        .env("APILOAD_BIN", target.join("debug/apiload"))
         .env("APILOAD_REQUIRE_TOOLS", "1"))
 }
 
@@ -189,6 +195,12 @@ fn pre_commit() -> Result<(), String> {
             .args(["apiload", "--all-files", "--color", "never"])
             .current_dir(&scratch)
             .env("PRE_COMMIT_HOME", scratch.with_extension("cache"))
+            // The hook's build (maturin runs cargo) reuses this checkout's
+            // target folder instead of starting from nothing in pre-commit's clone.
+            .env(
+                "CARGO_TARGET_DIR",
+                std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target/pre-commit"), PathBuf::from),
+            )
             .output()
             .map_err(|e| format!("cannot run pre-commit: {e}"))?;
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
