@@ -6,8 +6,9 @@
 //! cargo xtask pre-commit      # the hook of .pre-commit-hooks.yaml, installed and run by the real pre-commit
 //! ```
 //!
-//! What the tests need besides Rust: Neovim (linter/tests/lsp_neovim.rs drives
-//! the language server with it), Python packages (helm-python-sdk renders the
+//! What the tests need besides Rust: Neovim and Emacs with Eglot and
+//! yaml-mode (linter/tests/lsp_neovim.rs and editors.rs drive the language
+//! server with them), Python packages (helm-python-sdk renders the
 //! webhook's chart and `lint --helm` charts; jsonschema and xmlschema check
 //! SARIF and JUnit against their published schemas) and npm (the VS Code
 //! extension in editors/vscode). Each is installed only when missing, with
@@ -79,19 +80,39 @@ fn is_root() -> bool {
 }
 
 fn setup() -> Result<(), String> {
-    neovim()?;
+    editors()?;
     python(PYTHON_PACKAGES)?;
     Ok(())
 }
 
-/// Neovim from the system's packages (Debian's is 0.7, which the tests' Lua
-/// script is written for; newer versions run it too).
-fn neovim() -> Result<(), String> {
-    if succeeds(Command::new("nvim").arg("--version")) {
+/// Editors the tests drive, from the system's packages: Neovim (Debian's is
+/// 0.7, which the tests' Lua script and the documented 0.7 snippet are for;
+/// newer versions run them too) and Emacs with Eglot and yaml-mode (the
+/// documented Eglot snippet).
+fn editors() -> Result<(), String> {
+    let emacs_ready = || {
+        succeeds(Command::new("emacs").args([
+            "--batch",
+            "--eval",
+            "(kill-emacs (if (and (require 'eglot nil t) (require 'yaml-mode nil t)) 0 1))",
+        ]))
+    };
+    let mut missing = Vec::new();
+    if !succeeds(Command::new("nvim").arg("--version")) {
+        missing.push("neovim");
+    }
+    if !emacs_ready() {
+        missing.extend(["emacs-nox", "elpa-eglot", "elpa-yaml-mode"]);
+    }
+    if missing.is_empty() {
         return Ok(());
     }
     if !(is_root() && succeeds(Command::new("apt-get").arg("--version"))) {
-        return Err("Neovim (`nvim`) is missing: install it (Debian: `apt-get install neovim`) and run again".into());
+        return Err(format!(
+            "missing: {} (Debian: `apt-get install {}`); install and run again",
+            missing.join(", "),
+            missing.join(" ")
+        ));
     }
     let apt = |args: &[&str]| {
         let mut c = Command::new("apt-get");
@@ -99,7 +120,9 @@ fn neovim() -> Result<(), String> {
         run(&mut c)
     };
     apt(&["update", "-qq"])?;
-    apt(&["install", "-y", "-qq", "neovim"])
+    let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    install.extend(&missing);
+    apt(&install)
 }
 
 /// Installs the pinned Python packages that are missing or at another version.
