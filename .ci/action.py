@@ -92,6 +92,10 @@ def main() -> int:
         output = work / f"output-{len(exit_codes)}"
         output.write_text("")
         env = dict(os.environ, GITHUB_OUTPUT=str(output), GITHUB_STEP_SUMMARY=str(summary), GITHUB_WORKSPACE=str(workspace))
+        # `cargo install` builds in the checkout's target/action, kept between
+        # runs, instead of a temporary folder. (Not pre-commit's target:
+        # build scripts compiled for another checkout's path cannot be reused.)
+        env.setdefault("CARGO_TARGET_DIR", str(REPO / "target/action"))
         script = substitute(step["run"], ctx)
         print(f"action.py: step {name}", flush=True)
         proc = subprocess.run(

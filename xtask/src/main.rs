@@ -218,12 +218,6 @@ fn pre_commit() -> Result<(), String> {
             .args(["apiload", "--all-files", "--color", "never"])
             .current_dir(&scratch)
             .env("PRE_COMMIT_HOME", scratch.with_extension("cache"))
-            // The hook's build (maturin runs cargo) reuses this checkout's
-            // target folder instead of starting from nothing in pre-commit's clone.
-            .env(
-                "CARGO_TARGET_DIR",
-                std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target/pre-commit"), PathBuf::from),
-            )
             .output()
             .map_err(|e| format!("cannot run pre-commit: {e}"))?;
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
