@@ -2,14 +2,23 @@
 //! cluster size, before they ship.
 
 mod baseline;
+mod chart;
+mod fix;
 mod lsp;
+mod origin;
+mod output;
+mod paths;
 mod render;
+mod select;
 
 use apiload::{load, setup};
-use apiload_rules::{Input, Severity, Sources, rules};
+use apiload_rules::{Input, Severity, SourceId, Sources, rules};
 use apiload_yaml::Limits;
 use clap::{Parser, Subcommand, ValueEnum};
-use std::io::{IsTerminal, Write};
+use output::{Color, Format, Spec};
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -36,6 +45,7 @@ enum Command {
     },
     /// List the rules, or print the rule reference as Markdown.
     Rules {
+        /// Print the rule reference (docs/rules.md) as Markdown instead of the list.
         #[arg(long)]
         markdown: bool,
     },
@@ -50,8 +60,8 @@ enum Command {
 /// What lint and estimate share: the input and the cluster it is for.
 #[derive(clap::Args)]
 struct InputArgs {
-    /// Manifest files or folders; `-` reads stdin.
-    #[arg(required = true)]
+    /// Manifest files or folders (default `.`); `-` reads stdin.
+    #[arg(default_value = ".")]
     paths: Vec<String>,
     /// Namespace of objects that have none (default `default`).
     #[arg(long, short = 'n')]
@@ -74,17 +84,59 @@ struct InputArgs {
     /// Ignore any `.apiload.yaml`.
     #[arg(long, conflicts_with = "config")]
     no_config: bool,
+    /// The file stdin stands for: its name in findings, and for `helm template`
+    /// or `kustomize build` output, the chart or kustomization it was built from.
+    #[arg(long, value_name = "PATH")]
+    stdin_filename: Option<String>,
+    /// Repository root: paths in findings are relative to it (default: the
+    /// nearest folder up from here with `.git`, else this folder).
+    #[arg(long, value_name = "DIR")]
+    root: Option<String>,
+    /// Render the Helm charts among the paths (folders with a Chart.yaml) and
+    /// lint what they render, with findings at the template lines. Needs
+    /// `helm` on the PATH or the Python package helm-python-sdk.
+    #[arg(long)]
+    helm: bool,
+    /// Values file for `--helm` (repeatable; later files win).
+    #[arg(long = "values", short = 'f', value_name = "FILE", requires = "helm")]
+    values: Vec<String>,
+    /// Release name for `--helm`.
+    #[arg(long, value_name = "NAME", default_value = "release", requires = "helm")]
+    release_name: String,
 }
 
 #[derive(clap::Args)]
 struct LintArgs {
     #[command(flatten)]
     input: InputArgs,
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    format: Format,
+    /// Report format, or FORMAT=FILE to write it to a file; repeat for
+    /// several reports in one run (`--format sarif=apiload.sarif --format github`).
+    /// Formats: human, json, sarif, github, junit, markdown.
+    #[arg(long, value_name = "FORMAT[=FILE]", value_parser = output::parse_spec)]
+    format: Vec<Spec>,
+    /// Write the report that has no `=FILE` to this file instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
     /// Exit with 1 when a finding has at least this severity (default error, or the configuration's `failOn`).
     #[arg(long, value_enum)]
     fail_on: Option<FailOn>,
+    /// Report only these rules: ids (AL101), id prefixes (AL1), names or categories; comma-separated or repeated.
+    #[arg(long, value_name = "RULES")]
+    select: Vec<String>,
+    /// Do not report these rules (ids, id prefixes, names or categories); wins over --select.
+    #[arg(long, value_name = "RULES")]
+    ignore: Vec<String>,
+    /// Apply the rules' mechanical fixes to the files (the language server's
+    /// preferred quick fixes), then report what is left.
+    #[arg(long)]
+    fix: bool,
+    /// Print findings only: no summary line and no notes on stderr.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+    /// Colour in the human report: auto (a terminal, unless NO_COLOR is set
+    /// or FORCE_COLOR asks for it), always or never.
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    color: Color,
     /// Report only findings that are not in this baseline file.
     #[arg(long, value_name = "FILE")]
     baseline: Option<String>,
@@ -108,15 +160,6 @@ struct EstimateArgs {
 enum EstimateFormat {
     Human,
     Json,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    Human,
-    Json,
-    Sarif,
-    Github,
-    Junit,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -174,13 +217,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Rules { markdown } => {
-            if markdown {
-                print!("{}", rules_markdown());
-            } else {
-                for r in rules::all() {
-                    println!("{}  {:<28} {:<24} {:<8} {}", r.id, r.name, r.category.as_str(), r.severity, r.summary);
-                }
-            }
+            print!("{}", if markdown { rules_markdown() } else { rules_table() });
             ExitCode::SUCCESS
         }
         Command::Lsp { stdio: _ } => lsp::run(),
@@ -192,12 +229,15 @@ fn estimate(args: EstimateArgs) -> ExitCode {
         Ok(a) => a,
         Err(code) => return code,
     };
+    for w in &analysis.warnings {
+        eprintln!("warning: {w}");
+    }
     let rows = render::estimate::rows(&analysis.report);
     let out = match args.format {
         EstimateFormat::Json => render::estimate::json(&rows, &analysis.report.options.cluster),
         EstimateFormat::Human => render::estimate::table(&rows, &analysis.report.options.cluster),
     };
-    if !emit(&out) || !analysis.read_errors.is_empty() {
+    if output::write(None, &out).is_err() || !analysis.read_errors.is_empty() {
         return ExitCode::from(EXIT_USAGE);
     }
     ExitCode::SUCCESS
@@ -208,9 +248,17 @@ struct Analysis {
     sources: Sources,
     report: apiload_rules::Report,
     read_errors: Vec<load::ReadError>,
-    /// Paths the walk left out (not manifests, FIFOs, link cycles).
-    skipped: Vec<load::Skipped>,
     fail_on: Option<String>,
+    root: PathBuf,
+    /// The sources linted (the configuration file is a source too, but not an input).
+    inputs: Vec<SourceId>,
+    /// Inputs read from disk, by source: what `--fix` may edit.
+    files: HashMap<SourceId, PathBuf>,
+    /// Inputs read from stdin or rendered here, with what they were made from.
+    generated: Vec<(SourceId, Option<PathBuf>)>,
+    warnings: Vec<String>,
+    /// Paths the walk left out, and why.
+    skipped: Vec<load::Skipped>,
 }
 
 /// Loads the configuration and the input and analyses it; `Err` carries the
@@ -239,40 +287,184 @@ fn analyze(args: &InputArgs, report_unused_exemptions: bool) -> Result<Analysis,
             return Err(ExitCode::from(EXIT_USAGE));
         }
     };
-    let load::Walk { files, skipped, errors: mut read_errors } = load::walk(&args.paths);
-    let (loaded, errors) = load::load_all(&files, &limits);
+    let root = paths::root(args.root.as_deref());
+    let mut read_errors = Vec::new();
+    let mut rendered = Vec::new();
+    let mut paths = args.paths.clone();
+    let charts = if args.helm { chart::find(&args.paths) } else { Vec::new() };
+    if args.helm {
+        let namespace = args.namespace.as_deref().unwrap_or(&setup.options.default_namespace);
+        let how = chart::Render { release: &args.release_name, namespace, values: &args.values };
+        for dir in &charts {
+            match chart::render(dir, &how) {
+                Ok(bytes) => rendered.push((dir.clone(), bytes)),
+                Err(message) => read_errors.push(load::ReadError { path: dir.display().to_string(), message }),
+            }
+        }
+        paths.retain(|p| !charts.iter().any(|c| Path::new(p) == c.as_path()));
+    }
+    let load::Walk { mut files, skipped, errors } =
+        if paths.is_empty() && !charts.is_empty() { load::Walk::default() } else { load::walk(&paths) };
     read_errors.extend(errors);
     for s in skipped.iter().filter(|s| s.why.is_notable()) {
         eprintln!("note: skipped {}: {}", s.path.display(), s.why);
     }
+    // A rendered chart's own files are not manifests.
+    files.retain(|f| !charts.iter().any(|c| f.starts_with(c)));
+    let (loaded, errors) = load::load_all(&files, &limits);
+    read_errors.extend(errors);
     let mut input = Input::with_profiles(setup.options, setup.profiles);
     input.set_exemptions(setup.exemptions);
-    for l in loaded {
+    let (mut inputs, mut on_disk, mut generated) = (Vec::new(), HashMap::new(), Vec::new());
+    let mut empty_stdin = false;
+    for mut l in loaded {
+        let from_stdin = l.source.name == load::STDIN_NAME;
+        let path = PathBuf::from(&l.source.name);
+        if from_stdin && let Some(name) = &args.stdin_filename {
+            l.source.name.clone_from(name);
+        }
+        empty_stdin |= from_stdin && l.source.text.trim().is_empty();
         let id = sources.push(l.source);
         input.add_documents(id, l.documents);
+        inputs.push(id);
+        if from_stdin {
+            generated.push((id, args.stdin_filename.as_ref().map(PathBuf::from)));
+        } else {
+            on_disk.insert(id, path);
+        }
+    }
+    for (dir, bytes) in rendered {
+        let documents = apiload_yaml::load_stream(&bytes, &limits);
+        let id = sources.push(apiload_rules::Source::new(format!("<helm template {}>", dir.display()), bytes));
+        input.add_documents(id, documents);
+        inputs.push(id);
+        generated.push((id, Some(dir)));
     }
     let report = input.analyze(&sources);
     for e in &read_errors {
         eprintln!("error: cannot read {}: {}", e.path, e.message);
     }
-    Ok(Analysis { sources, report, read_errors, skipped, fail_on: setup.fail_on })
+    let mut warnings = Vec::new();
+    if !inputs.is_empty() && !holds_objects(&sources, &inputs, &report) {
+        warnings.push(if empty_stdin {
+            "stdin was empty: nothing was linted (did the command before the pipe fail?)".to_string()
+        } else {
+            "the input holds no Kubernetes object (no document with apiVersion and kind): nothing was linted"
+                .to_string()
+        });
+    }
+    Ok(Analysis {
+        sources,
+        report,
+        read_errors,
+        fail_on: setup.fail_on,
+        root,
+        inputs,
+        files: on_disk,
+        generated,
+        warnings,
+        skipped,
+    })
 }
 
-fn emit(text: &str) -> bool {
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()).is_ok()
+/// Whether any input document is a Kubernetes object (the loader keeps only
+/// those the analysis reads, so an input without any is read again).
+fn holds_objects(sources: &Sources, inputs: &[SourceId], report: &apiload_rules::Report) -> bool {
+    if !report.inventory.objects.is_empty() {
+        return true;
+    }
+    inputs.iter().any(|id| {
+        apiload_yaml::load_stream(sources.get(*id).text.as_bytes(), &Limits::default())
+            .iter()
+            .any(|d| d.as_ref().is_ok_and(|d| d.root.get("apiVersion").is_some() && d.root.get("kind").is_some()))
+    })
+}
+
+/// `--fix`: applies the preferred fixes of the findings to the files and
+/// analyses again, until nothing is left to apply (at most a few rounds:
+/// one fix can make room for another). Returns the last analysis and how
+/// many fixes were applied, in how many files.
+fn fix_files(args: &LintArgs, selection: &select::Selection) -> Result<(Analysis, usize, usize), ExitCode> {
+    const ROUNDS: usize = 5;
+    let (mut fixes, mut touched) = (0, std::collections::BTreeSet::new());
+    for _ in 0..ROUNDS {
+        let mut a = analyze(&args.input, args.report_unused_exemptions)?;
+        selection.apply(&mut a.report.diagnostics);
+        let plan = fix::plan(&a.report.diagnostics);
+        let mut applied = 0;
+        for (id, edits) in &plan {
+            let Some(path) = a.files.get(id) else { continue };
+            let text = &a.sources.get(*id).text;
+            let Some(fixed) = fix::apply(text, edits) else { continue };
+            if fixed == *text {
+                continue;
+            }
+            if let Err(e) = std::fs::write(path, &fixed) {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return Err(ExitCode::from(EXIT_USAGE));
+            }
+            applied += a
+                .report
+                .diagnostics
+                .iter()
+                .filter(|d| fix::preferred(d).is_some_and(|f| f.edits.iter().any(|e| e.location.source == *id)))
+                .count();
+            touched.insert(path.clone());
+        }
+        if applied == 0 {
+            return Ok((a, fixes, touched.len()));
+        }
+        fixes += applied;
+    }
+    analyze(&args.input, args.report_unused_exemptions).map(|a| (a, fixes, touched.len()))
 }
 
 fn lint(args: LintArgs) -> ExitCode {
-    let Analysis { sources, mut report, read_errors, skipped, fail_on } =
+    let destinations = match output::destinations(&args.format, args.output.as_deref()) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let selection = match select::Selection::new(&args.select, &args.ignore) {
+        Ok(s) => s,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("error: {e}");
+            }
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let analysis = if args.fix {
+        match fix_files(&args, &selection) {
+            Ok((a, fixes, files)) => {
+                if !args.quiet {
+                    eprintln!(
+                        "fixed {} in {}",
+                        render::plural(fixes, "finding", "findings"),
+                        render::plural(files, "file", "files")
+                    );
+                }
+                a
+            }
+            Err(code) => return code,
+        }
+    } else {
         match analyze(&args.input, args.report_unused_exemptions) {
             Ok(a) => a,
             Err(code) => return code,
-        };
+        }
+    };
+    let Analysis { sources, mut report, read_errors, fail_on, root, inputs, generated, warnings, skipped, .. } =
+        analysis;
+    let deselected = selection.apply(&mut report.diagnostics);
     if let Some(path) = &args.write_baseline {
         return match baseline::write(path, &sources, &report.diagnostics) {
             Ok(()) => {
-                eprintln!("wrote {} findings to {path}", report.diagnostics.len());
+                if !args.quiet {
+                    eprintln!("wrote {} to {path}", render::plural(report.diagnostics.len(), "finding", "findings"));
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -295,49 +487,81 @@ fn lint(args: LintArgs) -> ExitCode {
             }
         }
     }
-    let counts = render::json::Counts {
-        files: sources.len(),
-        objects: report.inventory.objects.len(),
-        workloads: report.inventory.workloads.len(),
-        suppressed: report.suppressed.len(),
-        baselined,
+    let fail_on = args.fail_on.or_else(|| fail_on.as_deref().and_then(FailOn::parse)).unwrap_or(FailOn::Error);
+    let locator = render::Locator::new(&sources, &root, &generated);
+    let fingerprint = |d: &apiload_rules::Diagnostic| baseline::fingerprint(&sources, d);
+    let run = render::Report {
+        sources: &sources,
+        locator: &locator,
+        diagnostics: &report.diagnostics,
+        counts: render::json::Counts {
+            files: inputs.len(),
+            objects: report.inventory.objects.len(),
+            workloads: report.inventory.workloads.len(),
+            suppressed: report.suppressed.len(),
+            baselined,
+            deselected,
+        },
+        fail_on: fail_on.threshold(),
+        inputs: &inputs,
+        skipped: &skipped,
+        warnings: &warnings,
+        fingerprint: &fingerprint,
     };
-    let diagnostics = &report.diagnostics;
-    let output = match args.format {
-        Format::Json => render::json::render(&sources, diagnostics, counts, &skipped),
-        Format::Sarif => render::sarif::render(&sources, diagnostics, |d| baseline::fingerprint(&sources, d)),
-        Format::Github => render::github::render(&sources, diagnostics),
-        Format::Junit => render::junit::render(&sources, diagnostics, counts.files),
-        Format::Human => {
-            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-            let count = |s: Severity| diagnostics.iter().filter(|d| d.severity == s).count();
-            let mut summary = format!(
-                "{} errors, {} warnings, {} infos in {} files ({} objects, {} workloads)",
-                count(Severity::Error),
-                count(Severity::Warning),
-                count(Severity::Info),
-                counts.files,
-                counts.objects,
-                counts.workloads
-            );
-            if counts.suppressed > 0 {
-                summary.push_str(&format!("; {} exempted", counts.suppressed));
+    let mut write_failed = false;
+    for spec in &destinations {
+        let text = match spec.format {
+            Format::Json => render::json::render(&run),
+            Format::Sarif => render::sarif::render(&run),
+            Format::Github => render::github::render(&run),
+            Format::Junit => render::junit::render(&run),
+            Format::Markdown => render::markdown::render(&run),
+            Format::Human => {
+                // Nothing was read: the errors above say it all.
+                if inputs.is_empty() && !read_errors.is_empty() {
+                    continue;
+                }
+                let terminal = spec.path.is_none() && std::io::stdout().is_terminal();
+                let color = output::use_color(args.color, terminal, &|k| std::env::var(k).ok());
+                let style = render::human::Style { color, width: 100, quiet: args.quiet };
+                render::human::render(&run, &style)
             }
-            if counts.baselined > 0 {
-                summary.push_str(&format!("; {} in the baseline", counts.baselined));
-            }
-            if let Some(skips) = render::skipped_summary(&skipped) {
-                summary.push_str(&format!("; {skips}"));
-            }
-            render::human::render(&sources, diagnostics, &render::human::Style { color, width: 100 }, &summary)
+        };
+        if let Err(e) = output::write(spec.path.as_deref(), &text) {
+            eprintln!("error: {e}");
+            write_failed = true;
         }
-    };
-    if !emit(&output) || !read_errors.is_empty() {
+    }
+    // Warnings reach stderr too when no report on the terminal shows them.
+    if !args.quiet
+        && !destinations.iter().any(|s| s.path.is_none() && matches!(s.format, Format::Human | Format::Github))
+    {
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    if write_failed || !read_errors.is_empty() {
         return ExitCode::from(EXIT_USAGE);
     }
-    let fail_on = args.fail_on.or_else(|| fail_on.as_deref().and_then(FailOn::parse)).unwrap_or(FailOn::Error);
-    let failed = fail_on.threshold().is_some_and(|t| diagnostics.iter().any(|d| d.severity >= t));
+    let failed = report.diagnostics.iter().any(|d| run.fails(d));
     if failed { ExitCode::from(EXIT_FINDINGS) } else { ExitCode::SUCCESS }
+}
+
+/// `apiload rules`: one aligned row per rule.
+fn rules_table() -> String {
+    let rows: Vec<[&str; 5]> = std::iter::once(["ID", "NAME", "CATEGORY", "SEVERITY", "SUMMARY"])
+        .chain(rules::all().iter().map(|r| [r.id, r.name, r.category.as_str(), r.severity.as_str(), r.summary]))
+        .collect();
+    let widths: Vec<usize> = (0..4).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for r in &rows {
+        for (i, w) in widths.iter().enumerate() {
+            out.push_str(&format!("{:<w$}  ", r[i], w = *w));
+        }
+        out.push_str(r[4]);
+        out.push('\n');
+    }
+    out
 }
 
 fn explain(r: &rules::RuleInfo) -> String {

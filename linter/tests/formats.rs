@@ -1,4 +1,6 @@
-//! SARIF, GitHub workflow commands and JUnit: well-formed, complete, one entry per finding.
+//! SARIF, GitHub workflow commands, JUnit and Markdown: valid against their
+//! published schemas (testdata/schemas/), complete, one entry per finding,
+//! and what GitHub code scanning and CI test reports read from them.
 
 mod common;
 
@@ -32,6 +34,9 @@ fn count(json: &Value) -> usize {
 #[test]
 fn sarif_is_valid_sarif_2_1_0() {
     let (text, json) = run("sarif");
+    if let Some(valid) = validate(Schema::Sarif, &text, "formats.sarif") {
+        valid.expect("valid against the SARIF 2.1.0 schema");
+    }
     let log: Value = serde_json::from_str(&text).expect("SARIF is JSON");
     assert_eq!(log["version"], "2.1.0");
     assert!(log["$schema"].as_str().unwrap().contains("sarif-2.1.0"));
@@ -82,6 +87,7 @@ fn sarif_is_valid_sarif_2_1_0() {
         }
         assert!(res["partialFingerprints"].as_object().unwrap().values().all(Value::is_string));
     }
+    code_scanning(run);
     // The chain is there: some finding has related locations in another file.
     assert!(results.iter().any(|r| {
         let main = r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].clone();
@@ -91,6 +97,67 @@ fn sarif_is_valid_sarif_2_1_0() {
             .iter()
             .any(|rl| rl["physicalLocation"]["artifactLocation"]["uri"] != main)
     }));
+}
+
+/// What GitHub code scanning reads beyond the schema: URIs relative to
+/// `%SRCROOT%` (the repository root), normalised; `automationDetails`; rules
+/// with `security-severity` (and the `security` tag it needs) and
+/// `precision`; related locations linked from the message.
+fn code_scanning(run: &Value) {
+    let root = run["originalUriBaseIds"]["%SRCROOT%"]["uri"].as_str().expect("%SRCROOT%");
+    assert!(root.starts_with("file:///") && root.ends_with('/'), "{root}");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().canonicalize().unwrap();
+    assert_eq!(root, format!("file://{}/", repo.display()));
+    assert!(run["automationDetails"]["id"].as_str().is_some_and(|id| id.starts_with("apiload/")));
+    for r in run["tool"]["driver"]["rules"].as_array().unwrap() {
+        let p = &r["properties"];
+        let score: f64 = p["security-severity"].as_str().unwrap().parse().unwrap();
+        assert!((0.0..=10.0).contains(&score));
+        assert!(["very-high", "high", "medium", "low"].contains(&p["precision"].as_str().unwrap()));
+        assert!(p["tags"].as_array().unwrap().contains(&Value::from("security")));
+    }
+    let mut linked = 0;
+    for res in run["results"].as_array().unwrap() {
+        let mut locations = vec![&res["locations"][0]];
+        locations.extend(res["relatedLocations"].as_array().unwrap());
+        for l in locations {
+            let a = &l["physicalLocation"]["artifactLocation"];
+            let uri = a["uri"].as_str().unwrap();
+            assert_eq!(a["uriBaseId"], "%SRCROOT%", "{uri}");
+            assert!(uri.starts_with("testdata/"), "relative to the repository root: {uri}");
+            assert!(!uri.contains("/../") && !uri.contains("./") && !uri.contains(':'), "{uri}");
+        }
+        let text = res["message"]["text"].as_str().unwrap();
+        for (i, _) in res["relatedLocations"].as_array().unwrap().iter().enumerate() {
+            assert!(text.contains(&format!("]({})", i + 1)), "related location {} linked from: {text}", i + 1);
+            linked += 1;
+        }
+    }
+    assert!(linked > 0);
+}
+
+/// A path given with `..` and a file name with `:`: a normalised relative
+/// URI with the `:` encoded (else its first segment reads as a scheme).
+#[test]
+fn sarif_uris_are_normalised_and_encoded() {
+    let dir = scratch("sarif-uris");
+    std::fs::create_dir_all(dir.join("deploy")).unwrap();
+    std::fs::copy(testdata("rules/per-node-cluster-watch/fires.yaml"), dir.join("deploy/agent:v1 x.yaml")).unwrap();
+    let out = apiload()
+        .args(["lint", "--no-config", "--format", "sarif", "--root"])
+        .arg(&dir)
+        .arg(dir.join("deploy/../deploy/agent:v1 x.yaml"))
+        .output()
+        .unwrap();
+    let log: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run = &log["runs"][0];
+    let uri = &run["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"];
+    assert_eq!(uri["uri"], "deploy/agent%3Av1%20x.yaml");
+    assert_eq!(uri["uriBaseId"], "%SRCROOT%");
+    assert_eq!(run["originalUriBaseIds"]["%SRCROOT%"]["uri"], format!("file://{}/", dir.display()));
+    if let Some(valid) = validate(Schema::Sarif, &String::from_utf8_lossy(&out.stdout), "uris.sarif") {
+        valid.unwrap();
+    }
 }
 
 #[test]
@@ -117,49 +184,105 @@ fn github_commands_parse() {
     }
 }
 
-#[test]
-fn junit_is_well_formed_with_one_failure_per_finding() {
+/// Test cases and failures of a JUnit report, per suite: (suite, cases, failures, declared failures).
+fn junit_suites(text: &str) -> Vec<(String, usize, usize, usize)> {
     use quick_xml::Reader;
     use quick_xml::events::Event;
-    let (text, json) = run("junit");
-    let mut reader = Reader::from_str(&text);
-    let (mut failures, mut testcases, mut depth) = (0, 0, 0i32);
-    let mut declared = None;
+    let mut reader = Reader::from_str(text);
+    let mut suites = Vec::new();
+    let attr = |e: &quick_xml::events::BytesStart, name: &str| {
+        e.try_get_attribute(name).unwrap().map(|a| a.unescape_value().unwrap().to_string()).unwrap_or_default()
+    };
     loop {
         match reader.read_event().expect("well-formed XML") {
-            Event::Start(e) => {
-                depth += 1;
-                match e.name().as_ref() {
-                    b"failure" => failures += 1,
-                    b"testcase" => testcases += 1,
-                    b"testsuite" => {
-                        let a = e.try_get_attribute("failures").unwrap().unwrap();
-                        declared = Some(a.unescape_value().unwrap().parse::<usize>().unwrap());
-                    }
-                    _ => {}
-                }
+            Event::Start(e) if e.name().as_ref() == b"testsuite" => {
+                suites.push((attr(&e, "name"), 0, 0, attr(&e, "failures").parse().unwrap()));
             }
-            Event::Empty(e) if e.name().as_ref() == b"testcase" => testcases += 1,
-            Event::End(_) => depth -= 1,
+            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == b"testcase" => {
+                suites.last_mut().unwrap().1 += 1;
+            }
+            Event::Start(e) if e.name().as_ref() == b"failure" => suites.last_mut().unwrap().2 += 1,
             Event::Eof => break,
             _ => {}
         }
     }
-    assert_eq!(depth, 0);
-    assert_eq!(failures, count(&json));
-    assert_eq!(testcases, count(&json));
-    assert_eq!(declared, Some(count(&json)));
+    suites
+}
+
+/// One suite per file, one case per finding; a case fails only when its
+/// finding reaches `--fail-on`, so that a green job shows no failed test.
+#[test]
+fn junit_is_schema_valid_and_fails_only_at_fail_on() {
+    let (text, json) = run("junit");
+    if let Some(valid) = validate(Schema::Junit, &text, "formats.xml") {
+        valid.expect("valid against Jenkins' JUnit schema");
+    }
+    let suites = junit_suites(&text);
+    let findings = json["diagnostics"].as_array().unwrap();
+    let errors = findings.iter().filter(|d| d["severity"] == "error").count();
+    assert!(errors < findings.len(), "the inputs have findings below error");
+    let cases: usize = suites.iter().map(|s| s.1).sum();
+    let failures: usize = suites.iter().map(|s| s.2).sum();
+    assert!(cases >= findings.len());
+    assert_eq!(failures, errors, "failures are the findings at --fail-on error");
+    assert!(suites.iter().all(|s| s.2 == s.3), "declared failures match: {suites:?}");
+    let files: std::collections::BTreeSet<&str> =
+        findings.iter().map(|d| d["location"]["file"].as_str().unwrap()).collect();
+    for f in files {
+        assert!(suites.iter().any(|s| s.0 == f), "a suite for {f}: {suites:?}");
+    }
+    // With --fail-on never, nothing fails; the findings are still reported.
+    let out = apiload()
+        .args(["lint", "--no-config", "--format", "junit", "--fail-on", "never"])
+        .args(inputs())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(junit_suites(&text).iter().all(|s| s.2 == 0));
+    assert_eq!(text.matches("<system-out>").count(), findings.len());
+    // Warnings fail at --fail-on warning.
+    let out = apiload()
+        .args(["lint", "--no-config", "--format", "junit", "--fail-on", "warning"])
+        .args(inputs())
+        .output()
+        .unwrap();
+    let warned = findings.iter().filter(|d| d["severity"] != "info").count();
+    let suites = junit_suites(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(suites.iter().map(|s| s.2).sum::<usize>(), warned);
 }
 
 #[test]
-fn junit_without_findings_has_one_passing_case() {
+fn junit_without_findings_has_one_passing_case_per_file() {
     let out = apiload()
         .args(["lint", "--no-config", "--format", "junit"])
         .arg(testdata("rules/duplicate-object/passes.yaml"))
         .output()
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        text.contains("failures=\"0\"") && text.contains("<testcase name=\"apiload: 1 files linted, no findings\"")
-    );
+    let suites = junit_suites(&text);
+    assert_eq!(suites.len(), 1, "{text}");
+    assert_eq!((suites[0].1, suites[0].2), (1, 0));
+    assert_eq!(suites[0].0, "testdata/rules/duplicate-object/passes.yaml");
+    if let Some(valid) = validate(Schema::Junit, &text, "clean.xml") {
+        valid.unwrap();
+    }
+}
+
+/// `--format markdown`: the summary, one table row and one folded detail per finding.
+#[test]
+fn markdown_report_has_a_row_and_details_per_finding() {
+    let (text, json) = run("markdown");
+    let n = count(&json);
+    assert!(text.starts_with("### apiload: "), "{text}");
+    let rows = text.lines().filter(|l| l.starts_with("| ") && l.contains("docs/rules.md#al")).count();
+    assert_eq!(rows, n);
+    assert_eq!(text.matches("<details>").count(), n);
+    assert_eq!(text.matches("</details>").count(), n);
+    let first = &json["diagnostics"][0];
+    assert!(text.contains(&format!("`{}:{}`", first["location"]["file"].as_str().unwrap(), first["location"]["line"])));
+    // Table cells hold no raw `|` from messages.
+    for l in text.lines().filter(|l| l.starts_with("| ") && l.contains("docs/rules.md#al")) {
+        assert_eq!(l.matches(" | ").count() - l.matches("\\|").count(), 4, "{l}");
+    }
 }

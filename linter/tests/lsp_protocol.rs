@@ -173,13 +173,20 @@ fn code_action_exempts_the_workload_with_an_annotation() {
     assert_eq!(pos(e), (name_line, 0, name_line, 0));
     assert_eq!(
         e["newText"],
-        "  annotations:\n    apiload.dev/exempt: \"AL101\"\n    apiload.dev/exempt-reason: \"<reason>\"\n"
+        "  annotations:\n    apiload.dev/exempt: \"AL101\"\n    apiload.dev/exempt-reason: \"\"\n"
     );
-    // Applied by the editor, it exempts the finding (and only that one).
+    // Applied as it is, the reason is missing: the finding stays, and the
+    // annotation is reported until the reason is written.
     let mut lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let inserted = e["newText"].as_str().unwrap().replace("<reason>", "replaced in Q3");
-    lines.insert(name_line as usize, &inserted);
+    let as_offered = e["newText"].as_str().unwrap().to_string();
+    lines.insert(name_line as usize, &as_offered);
     c.change(&uri, 2, &lines.concat());
+    let pending = c.diagnostics(&uri, "AL006 for the missing reason", |d| codes(d).contains(&"AL006".to_string()));
+    assert!(codes(&pending).contains(&"AL101".to_string()), "{:?}", codes(&pending));
+    // With a reason, it exempts the finding (and only that one).
+    let inserted = as_offered.replace("exempt-reason: \"\"", "exempt-reason: \"replaced in Q3\"");
+    lines[name_line as usize] = &inserted;
+    c.change(&uri, 3, &lines.concat());
     let after = c.diagnostics(&uri, "AL101 exempted", |d| !codes(d).contains(&"AL101".to_string()));
     assert_eq!(codes(&after), ["AL401"]);
     // Now current again: AL101 no longer offered, AL401 still is.

@@ -10,6 +10,8 @@
 //! granted and told — with those semantics. `eval-scale.py`'s own figures
 //! are printed for comparison.
 
+mod common;
+
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -41,11 +43,7 @@ fn expected_cluster_watch(variant: &str, host_network: bool) -> Option<bool> {
 
 #[test]
 fn generated_corpus_is_judged_as_the_api_server_filters() {
-    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/tools");
-    if !tools.join("gen-scale-corpus.py").is_file() {
-        eprintln!("skipped: ../shared/tools (beside the checkout, as in CI) is absent");
-        return;
-    }
+    let Some(tools) = common::shared("tools") else { return };
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("scale-10k");
     if !dir.join("ground-truth.json").is_file() {
         let generated = Command::new("python3")

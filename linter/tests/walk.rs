@@ -38,7 +38,7 @@ fn lint_skips_what_is_not_a_manifest_and_says_so() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(!stdout.contains("AL001"), "{stdout}");
-    assert!(stdout.contains("in 1 files"), "{stdout}");
+    assert!(stdout.contains("in 1 file "), "{stdout}");
     #[cfg(unix)]
     {
         assert!(stdout.contains("; 7 paths skipped ("), "{stdout}");
@@ -88,5 +88,5 @@ fn files_named_explicitly_follow_the_same_rules() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("in 1 files") && stdout.contains("3 paths skipped"), "{stdout}");
+    assert!(stdout.contains("in 1 file ") && stdout.contains("3 paths skipped"), "{stdout}");
 }

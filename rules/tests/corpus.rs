@@ -7,15 +7,13 @@ mod common;
 use apiload_yaml::{Limits, Node};
 use common::*;
 use std::collections::BTreeSet;
-use std::path::Path;
 
 const SCORED: &[&str] = &["fanout-cluster-watch", "fanout-node-watch", "fanout-capability-only", "unbounded-client"];
 
 #[test]
 fn corpus_precision_and_recall() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
-    let mut cases: Vec<_> =
-        std::fs::read_dir(&corpus).expect("../shared/corpus beside the checkout").map(|e| e.unwrap().path()).collect();
+    let Some(corpus) = shared("corpus") else { return };
+    let mut cases: Vec<_> = std::fs::read_dir(&corpus).unwrap().map(|e| e.unwrap().path()).collect();
     cases.sort();
     let (mut tp, mut fp, mut fneg) = (0usize, 0usize, 0usize);
     let mut mismatches = Vec::new();

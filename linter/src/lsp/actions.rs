@@ -10,9 +10,11 @@ use apiload_yaml::{Entry, Node, Span, Value, write_json_string};
 use lsp_types::{CodeAction, CodeActionKind, CodeActionOrCommand, Range, TextEdit, WorkspaceEdit};
 use std::collections::HashMap;
 
-/// What the exemption action writes for the reason: the engine accepts any
-/// non-empty reason, so this must be replaced by a real one.
-pub const REASON_PLACEHOLDER: &str = "<reason>";
+/// What the exemption action writes for the reason: nothing. The engine
+/// ignores an exemption without a reason and reports it (AL006, "give the
+/// reason"), so the finding stays until a person writes one; a placeholder
+/// would silence it unexplained.
+pub const REASON_PLACEHOLDER: &str = "";
 
 /// The actions for the findings of document `slot` that overlap `range`.
 /// `current(slot)` tells whether the snapshot still has the editor's text of
@@ -48,7 +50,8 @@ pub fn code_actions(
             }
             let edits = fix.edits.iter().map(|e| (e.location.source, e.location.span, e.new_text.clone())).collect();
             if let Some(edit) = workspace_edit(snap, edits) {
-                actions.push(action(fix.title.clone(), &shown, edit, d.fixes.len() == 1));
+                let preferred = crate::fix::preferred(d).is_some_and(|p| std::ptr::eq(p, fix));
+                actions.push(action(fix.title.clone(), &shown, edit, preferred));
             }
         }
         if let Some((obj, edits)) = exemption(snap, d)
@@ -134,7 +137,7 @@ fn flow_append(entries: &[Entry], node: &Node) -> (Span, &'static str) {
 }
 
 /// Edits of a workload's text that add `apiload.dev/exempt: "<rule>"` and
-/// `apiload.dev/exempt-reason: "<reason>"` to its `metadata.annotations`:
+/// `apiload.dev/exempt-reason: ""` to its `metadata.annotations`:
 /// into the existing annotations (block or flow style, the rule appended to an
 /// existing exemption list), or as a new `annotations:` with the indentation
 /// of the metadata around it. `None` when the rule is already exempted or the
@@ -312,7 +315,7 @@ mod tests {
         let text = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n    name: a\n    labels:\n      x: y\nspec: {}\n";
         assert_eq!(
             apply(text, "AL101").unwrap(),
-            "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n    annotations:\n        apiload.dev/exempt: \"AL101\"\n        apiload.dev/exempt-reason: \"<reason>\"\n    name: a\n    labels:\n      x: y\nspec: {}\n"
+            "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n    annotations:\n        apiload.dev/exempt: \"AL101\"\n        apiload.dev/exempt-reason: \"\"\n    name: a\n    labels:\n      x: y\nspec: {}\n"
         );
         // A List item, indented under `- `.
         let text = "items:\n- apiVersion: v1\n  kind: Pod\n  metadata:\n    name: p\n";
@@ -321,7 +324,7 @@ mod tests {
         let edits = exemption_edits(text, item, "AL101").unwrap();
         assert_eq!(
             edits[0].1,
-            "    annotations:\n      apiload.dev/exempt: \"AL101\"\n      apiload.dev/exempt-reason: \"<reason>\"\n"
+            "    annotations:\n      apiload.dev/exempt: \"AL101\"\n      apiload.dev/exempt-reason: \"\"\n"
         );
     }
 
@@ -330,7 +333,7 @@ mod tests {
         let text = "metadata:\n  name: a\n  annotations:\n    team: x\n";
         assert_eq!(
             apply(text, "AL101").unwrap(),
-            "metadata:\n  name: a\n  annotations:\n    apiload.dev/exempt: \"AL101\"\n    apiload.dev/exempt-reason: \"<reason>\"\n    team: x\n"
+            "metadata:\n  name: a\n  annotations:\n    apiload.dev/exempt: \"AL101\"\n    apiload.dev/exempt-reason: \"\"\n    team: x\n"
         );
         let text = "metadata:\n  name: a\n  annotations:\n    apiload.dev/exempt: AL102\n    apiload.dev/exempt-reason: known\n";
         assert_eq!(
@@ -352,23 +355,23 @@ mod tests {
     fn flow_style_json_crlf_and_empty_annotations() {
         assert_eq!(
             apply("metadata: {name: a, annotations: {team: x}}\n", "AL101").unwrap(),
-            "metadata: {name: a, annotations: {team: x, \"apiload.dev/exempt\": \"AL101\", \"apiload.dev/exempt-reason\": \"<reason>\"}}\n"
+            "metadata: {name: a, annotations: {team: x, \"apiload.dev/exempt\": \"AL101\", \"apiload.dev/exempt-reason\": \"\"}}\n"
         );
         assert_eq!(
             apply("{\"metadata\": {\"name\": \"a\"}}", "AL101").unwrap(),
-            "{\"metadata\": {\"name\": \"a\", \"annotations\": {\"apiload.dev/exempt\": \"AL101\", \"apiload.dev/exempt-reason\": \"<reason>\"}}}"
+            "{\"metadata\": {\"name\": \"a\", \"annotations\": {\"apiload.dev/exempt\": \"AL101\", \"apiload.dev/exempt-reason\": \"\"}}}"
         );
         assert_eq!(
             apply("metadata:\r\n  name: a\r\n", "AL101").unwrap(),
-            "metadata:\r\n  annotations:\r\n    apiload.dev/exempt: \"AL101\"\r\n    apiload.dev/exempt-reason: \"<reason>\"\r\n  name: a\r\n"
+            "metadata:\r\n  annotations:\r\n    apiload.dev/exempt: \"AL101\"\r\n    apiload.dev/exempt-reason: \"\"\r\n  name: a\r\n"
         );
         assert_eq!(
             apply("metadata:\n  name: a\n  annotations:\n", "AL101").unwrap(),
-            "metadata:\n  name: a\n  annotations: {\"apiload.dev/exempt\": \"AL101\", \"apiload.dev/exempt-reason\": \"<reason>\"}\n"
+            "metadata:\n  name: a\n  annotations: {\"apiload.dev/exempt\": \"AL101\", \"apiload.dev/exempt-reason\": \"\"}\n"
         );
         assert_eq!(
             apply("metadata:\n  name: a\n  annotations: ~\n", "AL101").unwrap(),
-            "metadata:\n  name: a\n  annotations: {\"apiload.dev/exempt\": \"AL101\", \"apiload.dev/exempt-reason\": \"<reason>\"}\n"
+            "metadata:\n  name: a\n  annotations: {\"apiload.dev/exempt\": \"AL101\", \"apiload.dev/exempt-reason\": \"\"}\n"
         );
         assert!(apply("metadata:\n  name: a\n  annotations: [x]\n", "AL101").is_none());
     }

@@ -128,6 +128,61 @@ fn describe(snap: &Snapshot, a: &WorkloadAnalysis, obj: &Object) -> String {
     if !findings.is_empty() {
         md.push_str(&format!("\nFindings: {}.\n", findings.join(", ")));
     }
-    md.push_str("\nThe cluster size comes from `cluster:` in `.apiload.yaml`; the model: docs/cost-model.md.\n");
+    md.push_str(&format!("\n{} The model: docs/cost-model.md.\n", cluster_origin(snap)));
     md
+}
+
+/// Where the cluster size came from: the workspace's `.apiload.yaml` when it
+/// has one (it is then one of the snapshot's files), else the default.
+fn cluster_origin(snap: &Snapshot) -> String {
+    let config =
+        snap.files.iter().any(|f| f.text.is_some() && f.uri.rsplit('/').next() == Some(crate::setup::CONFIG_FILE));
+    if config {
+        "The cluster size comes from `cluster:` in `.apiload.yaml` (the default, 5,000 nodes, where it says nothing)."
+            .into()
+    } else {
+        "The cluster size is the default, 5,000 nodes: set `cluster.nodes` in a `.apiload.yaml` at the workspace root to change it.".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lsp::convert::Encoding;
+    use crate::lsp::snapshot::SnapFile;
+    use apiload_rules::{Input, Options, Sources};
+    use std::sync::Arc;
+
+    const DS: &str = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: a, namespace: ns}\nspec:\n  template:\n    spec:\n      containers: [{name: a, image: b}]\n";
+
+    fn snapshot(config: Option<&str>) -> Snapshot {
+        let mut sources = Sources::new();
+        let id = sources.add("ds.yaml", DS.as_bytes());
+        let mut files = vec![SnapFile { uri: "file:///w/ds.yaml".into(), text: Some(Arc::from(DS.as_bytes())) }];
+        if let Some(c) = config {
+            sources.add(".apiload.yaml", c.as_bytes());
+            files.push(SnapFile { uri: "file:///w/.apiload.yaml".into(), text: Some(Arc::from(c.as_bytes())) });
+        }
+        let mut input = Input::new(Options::default());
+        input.add_documents(id, apiload_yaml::load_stream(DS.as_bytes(), &Default::default()));
+        let report = input.analyze(&sources);
+        Snapshot { encoding: Encoding::Utf16, sources, report, files, diagnostics: vec![Vec::new()] }
+    }
+
+    fn text(snap: &Snapshot) -> String {
+        let h = hover(snap, 0, Position { line: 1, character: 2 }).expect("a hover on the DaemonSet");
+        match h.contents {
+            HoverContents::Markup(m) => m.value,
+            _ => panic!("markdown"),
+        }
+    }
+
+    #[test]
+    fn the_cluster_size_is_credited_to_the_configuration_only_when_there_is_one() {
+        let without = text(&snapshot(None));
+        assert!(without.contains("the default, 5,000 nodes: set `cluster.nodes` in a `.apiload.yaml`"), "{without}");
+        assert!(!without.contains("comes from `cluster:`"), "{without}");
+        let with = text(&snapshot(Some("cluster:\n  nodes: 5000\n")));
+        assert!(with.contains("comes from `cluster:` in `.apiload.yaml`"), "{with}");
+    }
 }

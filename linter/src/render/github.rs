@@ -1,8 +1,9 @@
 //! `--format github`: GitHub Actions workflow commands, one per finding, so
-//! that findings show as annotations on the pull request's files.
+//! that findings show as annotations on the pull request's files
+//! (https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-commands).
 
-use super::Locator;
-use apiload_rules::{Diagnostic, Severity, Sources};
+use super::Report;
+use apiload_rules::Severity;
 
 /// Escapes a command's message (`%`, CR, LF).
 fn data(s: &str) -> String {
@@ -14,10 +15,13 @@ fn property(s: &str) -> String {
     data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
-pub fn render(sources: &Sources, diagnostics: &[Diagnostic]) -> String {
-    let locator = Locator::new(sources);
+pub fn render(report: &Report) -> String {
+    let locator = report.locator;
     let mut out = String::new();
-    for d in diagnostics {
+    for w in report.warnings {
+        out.push_str(&format!("::warning title=apiload::{}\n", data(w)));
+    }
+    for d in report.diagnostics {
         let p = locator.position(d.location);
         let command = match d.severity {
             Severity::Error => "error",

@@ -2,7 +2,7 @@
 //! the chain as related snippets, and the fix. Plain text when `NO_COLOR` is
 //! set or the output is not a terminal.
 
-use apiload_rules::{Diagnostic, Severity, Sources};
+use apiload_rules::Severity;
 use miette::{
     GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents, SourceCode, SourceSpan,
     SpanContents,
@@ -114,24 +114,34 @@ fn severity(s: Severity) -> miette::Severity {
 pub struct Style {
     pub color: bool,
     pub width: usize,
+    /// Findings only, no summary line.
+    pub quiet: bool,
 }
 
-pub fn render(sources: &Sources, diagnostics: &[Diagnostic], style: &Style, summary: &str) -> String {
-    let locator = super::Locator::new(sources);
+pub fn render(run: &super::Report, style: &Style) -> String {
+    let (sources, locator) = (run.sources, run.locator);
     let theme = if style.color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
     let handler = GraphicalReportHandler::new_themed(theme).with_width(style.width).with_links(false);
     let mut out = String::new();
-    for d in diagnostics {
+    for w in run.warnings {
+        out.push_str(&format!("warning: {w}\n\n"));
+    }
+    for d in run.diagnostics {
+        // The snippet is the text that was read; generated input names the
+        // file it was attributed to, and how.
         let file = |loc: apiload_rules::Location| {
             let s = sources.get(loc.source);
             let p = locator.position(loc);
-            let name = match p.input_line {
-                Some(_) => format!("{} ({})", s.name, p.file),
-                None => s.name.clone(),
+            let name = match (p.input_line, p.attribution) {
+                (Some(_), Some("rendered")) => {
+                    format!("{} ({}, line {} of the rendered document)", s.name, p.file, p.line)
+                }
+                (Some(_), _) => format!("{} ({}:{}:{})", s.name, p.file, p.line, p.column),
+                (None, _) => p.file,
             };
             FileCode { name, source: s }
         };
-        let report = Report {
+        let mut report = Report {
             code: format!("{} {}", d.rule.id, d.rule.name),
             severity: severity(d.severity),
             message: d.message.clone(),
@@ -154,12 +164,29 @@ pub fn render(sources: &Sources, diagnostics: &[Diagnostic], style: &Style, summ
                 })
                 .collect(),
         };
+        // The chain is rendered report by report, indented under the
+        // finding: as miette's related reports, each would carry an empty
+        // "Advice:" heading.
+        let related = std::mem::take(&mut report.related);
         if handler.render_report(&mut out, &report).is_err() {
             out.push_str(&format!("{}: {}\n", d.rule.id, d.message));
         }
+        for r in &related {
+            let mut text = String::new();
+            if handler.render_report(&mut text, r).is_err() {
+                text = format!("☞ {}\n", r.message);
+            }
+            for line in text.lines() {
+                out.push_str(if line.is_empty() { "" } else { "  " });
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
         out.push('\n');
     }
-    out.push_str(summary);
-    out.push('\n');
+    if !style.quiet {
+        out.push_str(&run.summary());
+        out.push('\n');
+    }
     out
 }

@@ -1,9 +1,8 @@
 //! `--format json`: the output contract (`docs/output-contract.md`).
 
-use super::{Locator, Position, help_uri};
-use crate::load::Skipped;
+use super::{Position, Report, help_uri};
 use apiload_rules::diagnostic::CallRef;
-use apiload_rules::{Diagnostic, ObjectRef, Severity, Sources};
+use apiload_rules::{ObjectRef, Severity};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -12,6 +11,9 @@ struct Output<'a> {
     /// Paths the walk left out, and why (`reason`: a stable code).
     skipped: Vec<JsonSkipped>,
     summary: Summary,
+    /// About the run as a whole (an input that holds no object).
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -28,6 +30,7 @@ struct Summary {
     workloads: usize,
     suppressed: usize,
     baselined: usize,
+    deselected: usize,
     skipped: usize,
     errors: usize,
     warnings: usize,
@@ -85,14 +88,17 @@ pub struct Counts {
     pub suppressed: usize,
     /// Findings the baseline removed.
     pub baselined: usize,
+    /// Findings `--select`/`--ignore` left out.
+    pub deselected: usize,
 }
 
-pub fn render(sources: &Sources, diagnostics: &[Diagnostic], counts: Counts, skipped: &[Skipped]) -> String {
-    let count = |s: Severity| diagnostics.iter().filter(|d| d.severity == s).count();
-    let locator = Locator::new(sources);
-    let position = |loc| locator.position(loc);
+pub fn render(report: &Report) -> String {
+    let count = |s: Severity| report.count(s);
+    let position = |loc| report.locator.position(loc);
+    let counts = &report.counts;
     let out = Output {
-        diagnostics: diagnostics
+        diagnostics: report
+            .diagnostics
             .iter()
             .map(|d| JsonDiagnostic {
                 rule: d.rule.id,
@@ -125,7 +131,8 @@ pub fn render(sources: &Sources, diagnostics: &[Diagnostic], counts: Counts, ski
                 calls: &d.calls,
             })
             .collect(),
-        skipped: skipped
+        skipped: report
+            .skipped
             .iter()
             .map(|s| JsonSkipped {
                 path: s.path.display().to_string(),
@@ -139,11 +146,13 @@ pub fn render(sources: &Sources, diagnostics: &[Diagnostic], counts: Counts, ski
             workloads: counts.workloads,
             suppressed: counts.suppressed,
             baselined: counts.baselined,
-            skipped: skipped.len(),
+            deselected: counts.deselected,
+            skipped: report.skipped.len(),
             errors: count(Severity::Error),
             warnings: count(Severity::Warning),
             infos: count(Severity::Info),
         },
+        warnings: report.warnings,
     };
     let mut s = serde_json::to_string_pretty(&out).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');

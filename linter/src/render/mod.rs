@@ -5,15 +5,153 @@ pub mod github;
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod markdown;
 pub mod sarif;
 
-use apiload_rules::{Location, Sources};
+use crate::origin::SourceMap;
+use apiload_rules::{Location, SourceId, Sources};
 use apiload_yaml::files::{Skip, Skipped};
 use serde::Serialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// A location as the output contract writes it: file, 1-based line and column.
+#[derive(Serialize)]
+pub struct Position {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    pub end_line: u32,
+    pub end_column: u32,
+    /// For generated input (stdin, `--helm`) attributed to another file: the
+    /// line in the input stream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_line: Option<u32>,
+    /// How generated input was attributed: `template` (the template's own
+    /// line), `rendered` (the line in the rendered document, counted from its
+    /// `# Source:` comment) or `origin` (Kustomize's origin annotation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<&'static str>,
+}
+
+/// Turns locations into positions, the same for every format: paths
+/// relative to the repository root, and generated input (Helm's `# Source:`
+/// comments, Kustomize's origin annotations) attributed to the files people
+/// edit (`crate::origin`).
+pub struct Locator<'a> {
+    sources: &'a Sources,
+    root: PathBuf,
+    maps: HashMap<SourceId, SourceMap>,
+}
+
+impl<'a> Locator<'a> {
+    /// `generated`: the sources read from stdin or rendered here, with the
+    /// folder or file that tells where they come from (`--stdin-filename`, the chart).
+    pub fn new(sources: &'a Sources, root: &Path, generated: &[(SourceId, Option<PathBuf>)]) -> Locator<'a> {
+        let maps = generated
+            .iter()
+            .filter_map(|(id, hint)| SourceMap::build(&sources.get(*id).text, root, hint.as_deref()).map(|m| (*id, m)))
+            .collect();
+        Locator { sources, root: root.to_path_buf(), maps }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A file name as findings show it.
+    pub fn display(&self, name: &str) -> String {
+        crate::paths::display(&self.root, name)
+    }
+
+    pub fn position(&self, loc: Location) -> Position {
+        let source = self.sources.get(loc.source);
+        let start = source.lines.line_col_in(&source.text, loc.span.start, apiload_yaml::ColumnUnit::Chars);
+        let end = source.lines.line_col_in(&source.text, loc.span.end, apiload_yaml::ColumnUnit::Chars);
+        if let Some(map) = self.maps.get(&loc.source)
+            && let Some(m) = map.map(&source.text, loc.span.start, (start.line, start.column), (end.line, end.column))
+        {
+            return Position {
+                file: self.display(&m.file),
+                line: m.line,
+                column: m.column,
+                end_line: m.end_line.max(m.line),
+                end_column: if m.end_line > m.line { m.end_column } else { m.end_column.max(m.column) },
+                input_line: Some(start.line),
+                attribution: Some(m.attribution.as_str()),
+            };
+        }
+        Position {
+            file: self.display(&source.name),
+            line: start.line,
+            column: start.column,
+            end_line: end.line,
+            end_column: end.column,
+            input_line: None,
+            attribution: None,
+        }
+    }
+}
+
+/// What every format renders: the findings, how to place them, and the
+/// numbers of the run.
+pub struct Report<'a> {
+    pub sources: &'a Sources,
+    pub locator: &'a Locator<'a>,
+    pub diagnostics: &'a [apiload_rules::Diagnostic],
+    pub counts: json::Counts,
+    /// The severity from which a finding fails the run (`--fail-on`), if any.
+    pub fail_on: Option<apiload_rules::Severity>,
+    /// The input files linted (for per-file reports).
+    pub inputs: &'a [SourceId],
+    /// Warnings about the run as a whole (an input without any object).
+    pub warnings: &'a [String],
+    /// Paths the walk left out, and why.
+    pub skipped: &'a [Skipped],
+    pub fingerprint: &'a dyn Fn(&apiload_rules::Diagnostic) -> String,
+}
+
+impl Report<'_> {
+    pub fn count(&self, s: apiload_rules::Severity) -> usize {
+        self.diagnostics.iter().filter(|d| d.severity == s).count()
+    }
+
+    /// `2 errors, 1 warning, 0 infos in 3 files (10 objects, 2 workloads)`, and what was left out.
+    pub fn summary(&self) -> String {
+        use apiload_rules::Severity;
+        let c = &self.counts;
+        let mut s = format!(
+            "{}, {}, {} in {} ({}, {})",
+            plural(self.count(Severity::Error), "error", "errors"),
+            plural(self.count(Severity::Warning), "warning", "warnings"),
+            plural(self.count(Severity::Info), "info", "infos"),
+            plural(c.files, "file", "files"),
+            plural(c.objects, "object", "objects"),
+            plural(c.workloads, "workload", "workloads"),
+        );
+        if c.suppressed > 0 {
+            s.push_str(&format!("; {} exempted", c.suppressed));
+        }
+        if c.baselined > 0 {
+            s.push_str(&format!("; {} in the baseline", c.baselined));
+        }
+        if c.deselected > 0 {
+            s.push_str(&format!("; {} not selected", c.deselected));
+        }
+        if let Some(skips) = skipped_summary(self.skipped) {
+            s.push_str(&format!("; {skips}"));
+        }
+        s
+    }
+
+    /// Whether a finding fails the run.
+    pub fn fails(&self, d: &apiload_rules::Diagnostic) -> bool {
+        self.fail_on.is_some_and(|t| d.severity >= t)
+    }
+}
 
 /// `3 paths skipped (2 Helm chart sources, 1 Kustomize configuration)`, for
-/// the human summary;
-/// `None` when nothing was skipped.
+/// the human summary; `None` when nothing was skipped.
 pub fn skipped_summary(skipped: &[Skipped]) -> Option<String> {
     if skipped.is_empty() {
         return None;
@@ -34,77 +172,13 @@ pub fn skipped_summary(skipped: &[Skipped]) -> Option<String> {
             None => groups.push((one, many, 1)),
         }
     }
-    let n = skipped.len();
-    let parts: Vec<String> =
-        groups.iter().map(|(one, many, k)| format!("{k} {}", if *k == 1 { one } else { many })).collect();
-    Some(format!("{n} {} skipped ({})", if n == 1 { "path" } else { "paths" }, parts.join(", ")))
+    let parts: Vec<String> = groups.iter().map(|(one, many, k)| plural(*k, one, many)).collect();
+    Some(format!("{} skipped ({})", plural(skipped.len(), "path", "paths"), parts.join(", ")))
 }
 
-/// A location as the output contract writes it: file, 1-based line and column.
-#[derive(Serialize)]
-pub struct Position {
-    pub file: String,
-    pub line: u32,
-    pub column: u32,
-    pub end_line: u32,
-    pub end_column: u32,
-    /// For stdin attributed to a Helm template: the line in the input stream.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub input_line: Option<u32>,
-}
-
-/// Turns locations into positions. Input read from stdin that carries Helm's
-/// `# Source: chart/templates/x.yaml` comments is attributed to those
-/// templates, with lines counted from the comment, so that findings of
-/// `helm template … | apiload lint -` name the template to fix.
-pub struct Locator<'a> {
-    sources: &'a Sources,
-    /// Per stdin source: (line of a `# Source:` comment, template path), in order.
-    templates: std::collections::HashMap<apiload_rules::SourceId, Vec<(u32, String)>>,
-}
-
-impl<'a> Locator<'a> {
-    pub fn new(sources: &'a Sources) -> Locator<'a> {
-        let mut templates = std::collections::HashMap::new();
-        for (id, s) in sources.iter() {
-            if s.name != crate::load::STDIN_NAME {
-                continue;
-            }
-            let marks: Vec<(u32, String)> = s
-                .text
-                .lines()
-                .enumerate()
-                .filter_map(|(i, l)| l.strip_prefix("# Source: ").map(|p| (i as u32 + 1, p.trim().to_string())))
-                .collect();
-            if !marks.is_empty() {
-                templates.insert(id, marks);
-            }
-        }
-        Locator { sources, templates }
-    }
-
-    pub fn position(&self, loc: Location) -> Position {
-        let source = self.sources.get(loc.source);
-        let start = source.lines.line_col_in(&source.text, loc.span.start, apiload_yaml::ColumnUnit::Chars);
-        let end = source.lines.line_col_in(&source.text, loc.span.end, apiload_yaml::ColumnUnit::Chars);
-        let mut p = Position {
-            file: source.name.clone(),
-            line: start.line,
-            column: start.column,
-            end_line: end.line,
-            end_column: end.column,
-            input_line: None,
-        };
-        if let Some(marks) = self.templates.get(&loc.source)
-            && let Some((mark, template)) = marks.iter().rev().find(|(l, _)| *l < start.line)
-        {
-            p.input_line = Some(start.line);
-            p.file = template.clone();
-            p.line = start.line - mark;
-            p.end_line = end.line.saturating_sub(*mark).max(p.line);
-        }
-        p
-    }
+/// `1 file`, `2 files`.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Where a rule's documentation lives.

@@ -1,11 +1,20 @@
 //! `--format sarif`: SARIF 2.1.0 for GitHub code scanning and other viewers.
 //! The rules come from their declarations; every finding carries the rest of
-//! its chain (binding, role rule, configuration key) as related locations.
+//! its chain (binding, role rule, configuration key) as related locations,
+//! linked from its message so that GitHub shows them.
+//!
+//! For code scanning (https://docs.github.com/en/code-security/code-scanning/integrating-with-code-scanning/sarif-support-for-code-scanning):
+//! URIs are relative to `%SRCROOT%` (the repository root, `originalUriBaseIds`),
+//! rules carry `security-severity` (with the `security` tag, which GitHub
+//! needs to read it) and `precision`, and the run has `automationDetails`.
 
-use super::{Locator, help_uri};
+use super::{Locator, Report, help_uri};
 use apiload_rules::rules::{self, RuleInfo};
-use apiload_rules::{Diagnostic, Severity, Sources};
+use apiload_rules::{Category, Diagnostic, Severity};
 use serde_json::{Value, json};
+
+/// The base id of every relative URI: the repository root.
+const SRCROOT: &str = "%SRCROOT%";
 
 fn level(s: Severity) -> &'static str {
     match s {
@@ -15,25 +24,61 @@ fn level(s: Severity) -> &'static str {
     }
 }
 
-/// A path as a relative URI reference (or a `file://` URI for paths outside
-/// the working directory), percent-encoded.
-pub fn uri(path: &str) -> String {
-    let p = std::path::Path::new(path);
-    let rel = std::env::current_dir().ok().and_then(|cwd| p.strip_prefix(&cwd).ok().map(|r| r.to_path_buf()));
-    let (prefix, text) = match rel {
-        Some(r) => ("", r.display().to_string()),
-        None if p.is_absolute() => ("file://", path.to_string()),
-        None => ("", path.trim_start_matches("./").to_string()),
-    };
-    let mut out = String::from(prefix);
-    for b in text.replace('\\', "/").bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/:@!$&'()*+,;=".contains(&b) {
+/// GitHub's security severity, a CVSS-like score: 7.0–8.9 is "high",
+/// 4.0–6.9 "medium", 0.1–3.9 "low". An API-server outage takes the whole
+/// control plane down, so errors are high.
+fn security_severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "8.0",
+        Severity::Warning => "5.0",
+        Severity::Info => "2.0",
+    }
+}
+
+/// How often a rule's findings are right (GitHub sorts by it): the RBAC and
+/// input checks follow the API server's own semantics; fan-out findings rest
+/// on profiles or on the inference that granted collections are used.
+fn precision(c: Category) -> &'static str {
+    match c {
+        Category::Input | Category::Exemption | Category::UnresolvedReference => "very-high",
+        Category::RbacHygiene | Category::KubeletAuth | Category::ApfCoverage | Category::ListSemantics => "high",
+        Category::FanoutClusterWatch
+        | Category::FanoutNodeWatch
+        | Category::UnboundedClient
+        | Category::LeaderElection
+        | Category::RolloutHerd
+        | Category::AgentConfig => "high",
+        Category::FanoutCapabilityOnly => "medium",
+    }
+}
+
+fn percent_encode(text: &str, keep: &[u8]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || keep.contains(&b) {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
         }
     }
     out
+}
+
+/// An artifact location: a path relative to the root as a relative URI
+/// reference on `%SRCROOT%` (`:` encoded too, so that no segment reads as a
+/// scheme), anything else as an absolute `file://` URI.
+pub fn artifact(file: &str) -> Value {
+    let path = std::path::Path::new(file);
+    if path.is_absolute() {
+        json!({"uri": format!("file://{}", percent_encode(&file.replace('\\', "/"), b"-._~/!$&'()*+,;=@"))})
+    } else {
+        json!({"uri": percent_encode(file, b"-._~/!$&'()*+,;=@"), "uriBaseId": SRCROOT})
+    }
+}
+
+/// `[` and `]` are link syntax in SARIF messages; `\` escapes them.
+fn escape_message(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('[', "\\[").replace(']', "\\]")
 }
 
 fn rule(r: &RuleInfo) -> Value {
@@ -48,13 +93,18 @@ fn rule(r: &RuleInfo) -> Value {
         },
         "helpUri": help_uri(r.id, r.name),
         "defaultConfiguration": {"level": level(r.severity)},
-        "properties": {"category": r.category.as_str(), "tags": [r.category.as_str(), "kubernetes", "api-server-load"]},
+        "properties": {
+            "category": r.category.as_str(),
+            "tags": ["security", r.category.as_str(), "kubernetes", "api-server-load"],
+            "security-severity": security_severity(r.severity),
+            "precision": precision(r.category),
+        },
     })
 }
 
 fn physical(loc: &super::Position) -> Value {
     json!({
-        "artifactLocation": {"uri": uri(&loc.file)},
+        "artifactLocation": artifact(&loc.file),
         "region": {
             "startLine": loc.line,
             "startColumn": loc.column,
@@ -64,47 +114,55 @@ fn physical(loc: &super::Position) -> Value {
     })
 }
 
-pub fn render(sources: &Sources, diagnostics: &[Diagnostic], fingerprint: impl Fn(&Diagnostic) -> String) -> String {
-    let locator = Locator::new(sources);
-    let results: Vec<Value> = diagnostics
+fn result(locator: &Locator, d: &Diagnostic, fingerprint: String) -> Value {
+    let index = rules::all().iter().position(|r| r.id == d.rule.id).unwrap_or(0);
+    let related: Vec<Value> = d
+        .related
         .iter()
-        .map(|d| {
-            let index = rules::all().iter().position(|r| r.id == d.rule.id).unwrap_or(0);
-            let related: Vec<Value> = d
-                .related
-                .iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    json!({"id": i + 1, "physicalLocation": physical(&locator.position(r.location)), "message": {"text": r.message}})
-                })
-                .collect();
-            let mut properties = json!({"category": d.rule.category.as_str()});
-            if let Some(w) = &d.workload {
-                properties["workload"] = json!(w);
-            }
-            if let Some(basis) = d.basis {
-                properties["basis"] = json!(basis);
-                properties["calls"] = json!(d.calls);
-            }
-            if let Some(h) = &d.help {
-                properties["fix"] = json!(h);
-            }
-            let mut text = d.message.clone();
-            if let Some(h) = &d.help {
-                text.push_str(&format!("\nFix: {h}"));
-            }
-            json!({
-                "ruleId": d.rule.id,
-                "ruleIndex": index,
-                "level": level(d.severity),
-                "message": {"text": text},
-                "locations": [{"physicalLocation": physical(&locator.position(d.location))}],
-                "relatedLocations": related,
-                "partialFingerprints": {"apiload/v1": fingerprint(d)},
-                "properties": properties,
-            })
-        })
+        .enumerate()
+        .map(|(i, r)| json!({"id": i + 1, "physicalLocation": physical(&locator.position(r.location)), "message": {"text": escape_message(&r.message)}}))
         .collect();
+    let mut properties =
+        json!({"category": d.rule.category.as_str(), "security-severity": security_severity(d.severity)});
+    if let Some(w) = &d.workload {
+        properties["workload"] = json!(w);
+    }
+    if let Some(basis) = d.basis {
+        properties["basis"] = json!(basis);
+        properties["calls"] = json!(d.calls);
+    }
+    if let Some(h) = &d.help {
+        properties["fix"] = json!(h);
+    }
+    // The chain, each step linked to its related location (`[text](id)`).
+    let mut text = escape_message(&d.message);
+    for (i, r) in d.related.iter().enumerate() {
+        text.push_str(&format!("\n- [{}]({})", escape_message(&r.message), i + 1));
+    }
+    if let Some(h) = &d.help {
+        text.push_str(&format!("\nFix: {}", escape_message(h)));
+    }
+    json!({
+        "ruleId": d.rule.id,
+        "ruleIndex": index,
+        "level": level(d.severity),
+        "message": {"text": text},
+        "locations": [{"physicalLocation": physical(&locator.position(d.location))}],
+        "relatedLocations": related,
+        "partialFingerprints": {"apiload/v1": fingerprint},
+        "properties": properties,
+    })
+}
+
+pub fn render(report: &Report) -> String {
+    let root = report.locator.root();
+    let mut root_uri =
+        format!("file://{}", percent_encode(&root.display().to_string().replace('\\', "/"), b"-._~/!$&'()*+,;=@"));
+    if !root_uri.ends_with('/') {
+        root_uri.push('/');
+    }
+    let results: Vec<Value> =
+        report.diagnostics.iter().map(|d| result(report.locator, d, (report.fingerprint)(d))).collect();
     let log = json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -116,6 +174,8 @@ pub fn render(sources: &Sources, diagnostics: &[Diagnostic], fingerprint: impl F
                 "semanticVersion": env!("CARGO_PKG_VERSION"),
                 "rules": rules::all().iter().map(|r| rule(r)).collect::<Vec<_>>(),
             }},
+            "automationDetails": {"id": "apiload/"},
+            "originalUriBaseIds": {SRCROOT: {"uri": root_uri, "description": {"text": "The repository root"}}},
             "columnKind": "unicodeCodePoints",
             "results": results,
         }],
@@ -123,4 +183,16 @@ pub fn render(sources: &Sources, diagnostics: &[Diagnostic], fingerprint: impl F
     let mut s = serde_json::to_string_pretty(&log).unwrap_or_default();
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_uris_encode_what_a_uri_reference_cannot_hold() {
+        assert_eq!(artifact("deploy/a b:c.yaml"), json!({"uri": "deploy/a%20b%3Ac.yaml", "uriBaseId": "%SRCROOT%"}));
+        assert_eq!(artifact("/abs/x.yaml"), json!({"uri": "file:///abs/x.yaml"}));
+        assert_eq!(escape_message("a [b] \\"), "a \\[b\\] \\\\");
+    }
 }

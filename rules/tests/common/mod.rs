@@ -125,3 +125,28 @@ pub fn render(sources: &Sources, diagnostics: &[&Diagnostic]) -> String {
 pub fn rule_ids(report: &Report) -> Vec<&'static str> {
     report.diagnostics.iter().map(|d| d.rule.id).collect()
 }
+
+/// `../shared/<rel>` beside the checkout (the project's shared folder: the
+/// labelled corpus and its tools), or `None` after one line on stderr saying
+/// why the test skips it. `.ci/run` sets `APILOAD_REQUIRE_SHARED=1`, which
+/// makes its absence a failure, so that CI never skips these tests.
+pub fn shared(rel: &str) -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared").join(rel);
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("APILOAD_REQUIRE_SHARED").is_none_or(|v| v != "1"),
+        "{} is absent and APILOAD_REQUIRE_SHARED=1 requires it",
+        path.display()
+    );
+    // Straight to the file descriptor: libtest captures only the print macros,
+    // and a skip should be seen.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped: {} is absent (the project's shared folder beside the checkout; CI has it)",
+        path.display()
+    );
+    None
+}
