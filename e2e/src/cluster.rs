@@ -183,6 +183,13 @@ impl ControlPlane {
             s("--allow-privileged=true"),
             // The `kubernetes` Service cannot point at a loopback address.
             s("--endpoint-reconciler-type=none"),
+            // The default of 60 s cuts a request short and the client reads a
+            // broken body. The cost check sends up to 100 cluster-wide LISTs
+            // at once to measure their bytes, not their latency; on two cores
+            // shared with builds they took over a minute in one CI run. A
+            // real cluster's timeout is part of the outage, not of what the
+            // suite measures. (Watches are bounded by --min-request-timeout.)
+            s("--request-timeout=5m"),
             s("--service-cluster-ip-range=10.96.0.0/16"),
             s("--service-account-issuer=https://kubernetes.default.svc.cluster.local"),
             format!("--service-account-key-file={}", sa.cert.display()),

@@ -179,7 +179,7 @@ fn test(cargo_args: &[String]) -> Result<(), String> {
         .current_dir(&root)
         .env("APILOAD_REQUIRE_TOOLS", "1"))?;
     // The extension's tests start the binary the Rust tests just built.
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let target = target_dir(&root);
     if !vscode.join("node_modules").is_dir() {
         run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&vscode))?;
     }
@@ -190,13 +190,19 @@ fn test(cargo_args: &[String]) -> Result<(), String> {
         .env("APILOAD_REQUIRE_TOOLS", "1"))
 }
 
+/// Where cargo builds for this checkout.
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
+}
+
 /// The hook of `.pre-commit-hooks.yaml` as a user gets it: pre-commit itself
 /// (from PyPI) installs it from this repository at its `HEAD` commit
 /// (`pre-commit try-repo --ref`, which builds it as pre-commit's `python`
 /// language does) and runs it in a fresh repository, once on a clean manifest
 /// (must pass) and once on a risky one (must fail and name the finding).
 /// Uncommitted changes are not tried. try-repo keeps no environment between
-/// runs, so the hook is built twice (about 8 minutes each on two cores).
+/// runs, so the hook is built twice; the second build reuses the first's
+/// dependencies.
 fn pre_commit() -> Result<(), String> {
     python(&[PRE_COMMIT])?;
     let root = root();
@@ -227,6 +233,10 @@ fn pre_commit() -> Result<(), String> {
             .args(["apiload", "--ref", &head, "--all-files", "--color", "never"])
             .current_dir(&scratch)
             .env("PRE_COMMIT_HOME", scratch.with_extension("cache"))
+            // maturin builds with cargo in a folder kept between the two
+            // runs, so the second one reuses the dependencies the first built
+            // (the hook is still built from pre-commit's own clone).
+            .env("CARGO_TARGET_DIR", target_dir(&root).join("pre-commit"))
             .output()
             .map_err(|e| format!("cannot run pre-commit: {e}"))?;
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
