@@ -407,8 +407,8 @@ impl Builder<'_> {
                 let first = *first;
                 match key.take() {
                     None => {
-                        let text = key_text(&node)?;
-                        *key = Some(PendingKey::Key(text, node.span));
+                        let span = node.span;
+                        *key = Some(PendingKey::Key(key_text(node)?, span));
                     }
                     Some(PendingKey::Merge) => {
                         // The merged entries' values sit one level below the merge value.
@@ -460,10 +460,11 @@ fn find_key(entries: &[Entry], index: &Option<HashMap<Box<str>, Span>>, key: &st
     }
 }
 
-/// The string a scalar key becomes when YAML turns into JSON.
-fn key_text(node: &Node) -> Result<Box<str>, LoadError> {
-    match &node.value {
-        Value::Str(s) => Ok(s.clone()),
+/// The string a scalar key becomes when YAML turns into JSON (a string
+/// key's own text, moved rather than copied).
+fn key_text(node: Node) -> Result<Box<str>, LoadError> {
+    match node.value {
+        Value::Str(s) => Ok(s),
         Value::Null => Ok("null".into()),
         Value::Seq(_) | Value::Map(_) => Err(LoadError::new(
             LoadErrorKind::Structure,
