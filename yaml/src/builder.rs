@@ -66,12 +66,13 @@ impl<'a> Positions<'a> {
     }
 }
 
-/// A collection being built. `nodes_before` and `bytes_before` are the
+/// A collection being built. Its children so far are the builder's `items`
+/// or `entries` from `first` on; `nodes_before` and `bytes_before` are the
 /// document's counters before it opened, so that an anchor on it knows what
 /// a copy costs; `height` is the largest height of its children so far.
 enum Frame {
     Seq {
-        items: Vec<Node>,
+        first: usize,
         start: u32,
         anchor: usize,
         nodes_before: usize,
@@ -79,7 +80,7 @@ enum Frame {
         height: usize,
     },
     Map {
-        entries: Vec<Entry>,
+        first: usize,
         /// The key waiting for its value; `None` between entries.
         key: Option<PendingKey>,
         /// Values of `<<` merge keys, applied when the mapping closes.
@@ -124,6 +125,8 @@ pub(crate) fn build_chunk(text: &str, base: u32, limits: &Limits, out: &mut Vec<
         kept_bytes: 0,
         anchors: HashMap::new(),
         stack: Vec::new(),
+        items: Vec::new(),
+        entries: Vec::new(),
         root: None,
     };
     let mut parser = Parser::new_from_str(text);
@@ -164,6 +167,13 @@ struct Builder<'l> {
     kept_bytes: usize,
     anchors: HashMap<usize, Anchor>,
     stack: Vec<Frame>,
+    /// The children of every open sequence, innermost last. A closing
+    /// collection moves its own into a vector of exactly their number: the
+    /// trees are kept for the whole analysis, and vectors grown one push at
+    /// a time would keep up to as much spare capacity as they hold.
+    items: Vec<Node>,
+    /// The entries of every open mapping, likewise.
+    entries: Vec<Entry>,
     root: Option<Node>,
 }
 
@@ -174,6 +184,8 @@ impl Builder<'_> {
             Event::Nothing | Event::StreamStart | Event::StreamEnd => Ok(None),
             Event::DocumentStart(_) => {
                 self.stack.clear();
+                self.items.clear();
+                self.entries.clear();
                 self.root = None;
                 self.anchors.clear();
                 self.nodes = 0;
@@ -259,7 +271,7 @@ impl Builder<'_> {
                 let (nodes_before, bytes_before) = (self.nodes, self.bytes);
                 self.open(span)?;
                 self.stack.push(Frame::Seq {
-                    items: Vec::new(),
+                    first: self.items.len(),
                     start: span.start,
                     anchor,
                     nodes_before,
@@ -272,7 +284,7 @@ impl Builder<'_> {
                 let (nodes_before, bytes_before) = (self.nodes, self.bytes);
                 self.open(span)?;
                 self.stack.push(Frame::Map {
-                    entries: Vec::new(),
+                    first: self.entries.len(),
                     key: None,
                     merges: Vec::new(),
                     index: None,
@@ -285,7 +297,8 @@ impl Builder<'_> {
                 Ok(None)
             }
             Event::SequenceEnd => match self.stack.pop() {
-                Some(Frame::Seq { items, start, anchor, nodes_before, bytes_before, height }) => {
+                Some(Frame::Seq { first, start, anchor, nodes_before, bytes_before, height }) => {
+                    let items: Vec<Node> = self.items.drain(first..).collect();
                     let node = Node::new(Value::Seq(items), Span::new(start, span.end.max(start)));
                     self.finish_collection(node, anchor, nodes_before, bytes_before, height + 1)
                 }
@@ -293,7 +306,7 @@ impl Builder<'_> {
             },
             Event::MappingEnd => match self.stack.pop() {
                 Some(Frame::Map {
-                    mut entries,
+                    first,
                     key,
                     merges,
                     mut index,
@@ -306,7 +319,8 @@ impl Builder<'_> {
                     if key.is_some() {
                         return Err(LoadError::new(LoadErrorKind::Syntax, span, "mapping key without a value"));
                     }
-                    apply_merges(&mut entries, &mut index, merges)?;
+                    apply_merges(&mut self.entries, first, &mut index, merges)?;
+                    let entries: Vec<Entry> = self.entries.drain(first..).collect();
                     let node = Node::new(Value::Map(entries), Span::new(start, span.end.max(start)));
                     self.finish_collection(node, anchor, nodes_before, bytes_before, height + 1)
                 }
@@ -384,16 +398,17 @@ impl Builder<'_> {
                 self.root = Some(node);
                 Ok(None)
             }
-            Some(Frame::Seq { items, height, .. }) => {
+            Some(Frame::Seq { height, .. }) => {
                 *height = (*height).max(node_height);
-                items.push(node);
+                self.items.push(node);
                 Ok(None)
             }
-            Some(Frame::Map { entries, key, merges, index, height, .. }) => {
+            Some(Frame::Map { first, key, merges, index, height, .. }) => {
+                let first = *first;
                 match key.take() {
                     None => {
-                        let text = key_text(&node)?;
-                        *key = Some(PendingKey::Key(text, node.span));
+                        let span = node.span;
+                        *key = Some(PendingKey::Key(key_text(node)?, span));
                     }
                     Some(PendingKey::Merge) => {
                         // The merged entries' values sit one level below the merge value.
@@ -401,18 +416,18 @@ impl Builder<'_> {
                         merges.push(node);
                     }
                     Some(PendingKey::Key(k, key_span)) => {
-                        if let Some(first) = find_key(entries, index, &k) {
+                        if let Some(earlier) = find_key(&self.entries[first..], index, &k) {
                             let mut err = LoadError::new(
                                 LoadErrorKind::DuplicateKey,
                                 key_span,
                                 format!("duplicate key `{}`", truncate(&k)),
                             );
-                            err.related.push((first, "first defined here".into()));
+                            err.related.push((earlier, "first defined here".into()));
                             return Err(err);
                         }
                         *height = (*height).max(node_height);
-                        entries.push(Entry { key: k, key_span, value: node });
-                        index_last(entries, index);
+                        self.entries.push(Entry { key: k, key_span, value: node });
+                        index_last(&self.entries[first..], index);
                     }
                 }
                 Ok(None)
@@ -445,10 +460,11 @@ fn find_key(entries: &[Entry], index: &Option<HashMap<Box<str>, Span>>, key: &st
     }
 }
 
-/// The string a scalar key becomes when YAML turns into JSON.
-fn key_text(node: &Node) -> Result<Box<str>, LoadError> {
-    match &node.value {
-        Value::Str(s) => Ok(s.clone()),
+/// The string a scalar key becomes when YAML turns into JSON (a string
+/// key's own text, moved rather than copied).
+fn key_text(node: Node) -> Result<Box<str>, LoadError> {
+    match node.value {
+        Value::Str(s) => Ok(s),
         Value::Null => Ok("null".into()),
         Value::Seq(_) | Value::Map(_) => Err(LoadError::new(
             LoadErrorKind::Structure,
@@ -459,10 +475,12 @@ fn key_text(node: &Node) -> Result<Box<str>, LoadError> {
     }
 }
 
-/// Adds the entries of `<<` merge sources that the mapping does not set itself.
-/// Earlier sources win over later ones, explicit keys over all (go-yaml v2).
+/// Adds the entries of `<<` merge sources that the mapping (whose entries
+/// are `entries[first..]`) does not set itself. Earlier sources win over
+/// later ones, explicit keys over all (go-yaml v2).
 fn apply_merges(
     entries: &mut Vec<Entry>,
+    first: usize,
     index: &mut Option<HashMap<Box<str>, Span>>,
     merges: Vec<Node>,
 ) -> Result<(), LoadError> {
@@ -490,9 +508,9 @@ fn apply_merges(
     for source in sources {
         if let Value::Map(merged) = source.value {
             for e in merged {
-                if find_key(entries, index, &e.key).is_none() {
+                if find_key(&entries[first..], index, &e.key).is_none() {
                     entries.push(e);
-                    index_last(entries, index);
+                    index_last(&entries[first..], index);
                 }
             }
         }

@@ -427,8 +427,17 @@ pub fn read_bounded(path: &Path, max_bytes: usize) -> Result<Vec<u8>, std::io::E
     if path == Path::new("-") {
         std::io::stdin().lock().take(cap).read_to_end(&mut bytes)?;
     } else {
-        std::fs::File::open(path)?.take(cap).read_to_end(&mut bytes)?;
+        let file = std::fs::File::open(path)?;
+        // `Take` hides the file's size from `read_to_end`, which would then
+        // double its buffer past the text; front ends keep the text for the
+        // whole analysis, so it is read into a buffer of its size (plus the
+        // byte that tells a file at the limit from one over it).
+        if let Ok(meta) = file.metadata() {
+            bytes.reserve_exact(meta.len().min(cap) as usize + 1);
+        }
+        file.take(cap).read_to_end(&mut bytes)?;
     }
+    bytes.shrink_to_fit();
     Ok(bytes)
 }
 

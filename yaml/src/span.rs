@@ -68,6 +68,8 @@ impl LineIndex {
                 line_starts.push(i as u32 + 1);
             }
         }
+        // Kept for the whole analysis: no spare capacity.
+        line_starts.shrink_to_fit();
         LineIndex { line_starts, len: text.len() as u32 }
     }
 

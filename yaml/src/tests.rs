@@ -95,6 +95,20 @@ fn duplicate_keys_are_errors_pointing_at_both() {
 }
 
 #[test]
+fn keys_are_unique_per_mapping_not_per_document() {
+    // Open collections share the builder's stack of children: a key is a
+    // duplicate only among its own mapping's entries, merges included.
+    let text = "a: 1\nb:\n  a: 2\n  c: [{a: 3}, [4, {b: 5}]]\n  <<: {a: 9, d: 6}\nd: 7\n";
+    let root = one(text);
+    assert_eq!(root.to_json(), r#"{"a":1,"b":{"a":2,"c":[{"a":3},[4,{"b":5}]],"d":6},"d":7}"#);
+    let text = "a: 1\nb:\n  a: 2\n  c: [{a: 3}]\na: 4\n";
+    let err = load(text).remove(0).unwrap_err();
+    assert_eq!(err.kind, LoadErrorKind::DuplicateKey);
+    assert_eq!(LineIndex::new(text.as_bytes()).line_col(err.span.start).line, 5);
+    assert_eq!(err.related[0].0.start, 0);
+}
+
+#[test]
 fn duplicate_keys_found_in_large_mappings() {
     let mut text = String::new();
     for i in 0..100 {
