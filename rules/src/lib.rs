@@ -45,6 +45,7 @@ pub mod inventory;
 pub mod agent_config;
 pub mod calls;
 pub mod declared;
+pub mod observed;
 pub mod profile;
 // Layer 5 — analysis: per workload, what it may call (access), what it
 // will call (behaviour), how many copies run (copies), all of it together
@@ -55,6 +56,7 @@ pub mod apf;
 pub mod behaviour;
 pub mod copies;
 pub mod cost;
+pub mod least_privilege;
 // Layer 6 — the rules and their registry.
 pub mod rules;
 // Layer 7 — policy: exemptions, the configuration file, and the setup every
