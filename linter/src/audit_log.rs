@@ -38,7 +38,7 @@ pub struct ReadReport {
     pub problems: Vec<String>,
     /// Every problem, reported or not.
     pub problem_count: u64,
-    /// Files that could not be opened or read to the end.
+    /// Files that could not be opened.
     pub errors: Vec<String>,
 }
 
@@ -171,8 +171,11 @@ pub fn read_one(name: &str, mut reader: Box<dyn Read + '_>, recorder: &mut Recor
             }
         }
     });
+    // A log cut short (a gzip file still being written when it was
+    // copied, a broken disk) keeps what was read before the cut.
     if let Err(e) = result {
-        report.errors.push(format!("{name}: after line {}: {e}", file.lines));
+        file.malformed += 1;
+        report.problem(name, file.lines + 1, format!("cannot read further ({e}): the rest of this file is not read"));
     }
     report.files.push(file);
 }
@@ -203,6 +206,8 @@ pub fn for_each_line(mut reader: impl Read, max_line: usize, mut f: impl FnMut(u
             number += 1;
             match skipping.take() {
                 Some(dropped) => f(number, Line::TooLong(dropped + line.len() as u64)),
+                // The buffer holds a little more than `max_line`.
+                None if line.len() > max_line => f(number, Line::TooLong(line.len() as u64)),
                 None => {
                     let line = line.strip_suffix(b"\r").unwrap_or(line);
                     if !line.iter().all(u8::is_ascii_whitespace) {
@@ -237,6 +242,8 @@ pub fn for_each_line(mut reader: impl Read, max_line: usize, mut f: impl FnMut(u
             // The last line, without a line end (perhaps cut short).
             if let Some(dropped) = skipping {
                 f(number + 1, Line::TooLong(dropped + (end - start) as u64));
+            } else if end - start > max_line {
+                f(number + 1, Line::TooLong((end - start) as u64));
             } else if end > start && !buf[start..end].iter().all(u8::is_ascii_whitespace) {
                 f(number + 1, Line::Text(&buf[start..end]));
             }
@@ -474,6 +481,24 @@ mod tests {
     }
 
     #[test]
+    fn a_line_just_over_the_limit_is_too_long_wherever_it_ends() {
+        let max = 1 << 20;
+        for (len, end) in [(max, "\n"), (max + 1, "\n"), (max + 10, "\n"), (max + 1, "")] {
+            let mut text = vec![b'x'; len];
+            text.extend_from_slice(end.as_bytes());
+            let mut lines = Vec::new();
+            for_each_line(&text[..], max, |n, l| {
+                lines.push(match l {
+                    Line::Text(t) => (n, t.len(), false),
+                    Line::TooLong(l) => (n, l as usize, true),
+                })
+            })
+            .unwrap();
+            assert_eq!(lines, vec![(1, len, len > max)], "a line of {len} bytes ending in {end:?}");
+        }
+    }
+
+    #[test]
     fn gzip_and_other_users() {
         use std::io::Write;
         let other = LINE.replace("system:serviceaccount:agents:a", "system:node:n1");
@@ -484,6 +509,26 @@ mod tests {
         assert!(report.files[0].gzip);
         assert_eq!((o.counts.requests, o.counts.other_users), (1, 2), "{:?}", report.problems);
         assert!(report.problems.is_empty(), "another user's line is skipped before it is decoded");
+    }
+
+    #[test]
+    fn a_gzip_file_cut_short_keeps_what_was_read() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        for i in 0..2000 {
+            gz.write_all(LINE.replace("a-bcdfg", &format!("a-{i:05}")).as_bytes()).unwrap();
+            gz.write_all(b"\n").unwrap();
+        }
+        let bytes = gz.finish().unwrap();
+        let (report, o) = read_text(&bytes[..bytes.len() / 2], UserFilter::ServiceAccounts);
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let lines = report.files[0].lines;
+        assert!(lines > 100 && lines < 2000, "{lines} lines read");
+        assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+        let cut = &report.problems[0];
+        assert!(cut.starts_with(&format!("log:{}: cannot read further", lines + 1)), "{cut}");
+        // The lines before the cut (but perhaps the last, cut short) are events.
+        assert!(o.counts.requests >= lines - 1, "{} requests of {lines} lines", o.counts.requests);
     }
 
     #[test]

@@ -120,6 +120,8 @@ struct Json<'a> {
     requests: u64,
     dropped: u64,
     malformed_lines: u64,
+    /// The first lines that are not events, `FILE:LINE: why` (as on stderr).
+    problems: &'a [String],
     workloads: Vec<JsonEntry<'a>>,
 }
 
@@ -244,6 +246,7 @@ pub fn json(entries: &[Entry<'_>], o: &Observations, report: &ReadReport) -> Str
         requests: o.counts.requests,
         dropped: o.counts.dropped,
         malformed_lines: report.problem_count,
+        problems: &report.problems,
         workloads: entries
             .iter()
             .map(|e| {
