@@ -7,7 +7,10 @@
 //! and tries to list Secrets. Their requests are kept as
 //! testdata/audit/learn-agents.jsonl (`e2e/run --record-audit`; otherwise
 //! what `apiload learn` makes of this run must be what it makes of the
-//! committed file). Then `apiload learn --suggest-rbac` replaces the
+//! committed file). Profiles learned from it (`--out`) make `apiload lint
+//! --profiles` report exactly an over-grant of node-agent and a
+//! cluster-wide fan-out of cluster-agent, and `lint --audit-log` the same
+//! with basis `observed`. Then `apiload learn --suggest-rbac` replaces the
 //! agents' broad ClusterRole: the agents run again with nothing else and
 //! every call they made before is allowed, and what they never did is not.
 
@@ -176,6 +179,40 @@ async fn learned(s: &Suite, log: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// `apiload lint --format json` of the agents' manifests with `extra`
+/// flags: the findings about API calls, as (rule, workload, basis), sorted.
+/// Exit status 1 (an error found) is expected.
+async fn lint_findings(s: &Suite, extra: &[&str]) -> Result<Vec<(String, String, String)>> {
+    let out = tokio::process::Command::new(s.args.apiload_bin.join("apiload"))
+        .args(["lint", "--no-config", "--format", "json"])
+        .args(extra)
+        .arg(MANIFESTS)
+        .current_dir(&s.args.repo)
+        .output()
+        .await
+        .map_err(|e| format!("apiload lint: {e}"))?;
+    ensure!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "apiload lint {} exited {:?}: {}",
+        extra.join(" "),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("apiload lint --format json: {e}"))?;
+    let mut found: Vec<(String, String, String)> = v["diagnostics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d.get("basis").is_some())
+        .map(|d| {
+            let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+            (text(&d["rule"]), text(&d["workload"]["name"]), text(&d["basis"]))
+        })
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
 /// `kubectl auth can-i` as the agent.
 async fn can(s: &Suite, agent: &str, verb: &str, what: &str) -> Result<bool> {
     let user = format!("--as=system:serviceaccount:{NAMESPACE}:{agent}");
@@ -212,8 +249,26 @@ pub async fn suggested_rbac_covers_what_was_seen(s: &mut Suite) -> Result<()> {
         );
     }
 
-    // The suggested RBAC in place of the agents' ClusterRole.
+    // What this run's log teaches lint: learned profiles give an over-grant
+    // of the node-scoped agent and a cluster-wide fan-out of the other, and
+    // the log itself the same findings with basis `observed`.
     let fresh_arg = fresh.display().to_string();
+    let profiles = s.work("learn-profiles");
+    let _ = std::fs::remove_dir_all(&profiles);
+    let profiles_arg = profiles.display().to_string();
+    apiload(s, &["learn", "--no-config", "-q", "--audit-log", &fresh_arg, MANIFESTS, "--out", &profiles_arg]).await?;
+    let expected = |basis: &str| {
+        vec![
+            ("AL101".to_string(), "cluster-agent".to_string(), basis.to_string()),
+            ("AL103".to_string(), "node-agent".to_string(), basis.to_string()),
+        ]
+    };
+    let with_profiles = lint_findings(s, &["--profiles", &profiles_arg]).await?;
+    ensure!(with_profiles == expected("profile"), "lint --profiles (learned) found {with_profiles:?}");
+    let with_log = lint_findings(s, &["--audit-log", &fresh_arg]).await?;
+    ensure!(with_log == expected("observed"), "lint --audit-log found {with_log:?}");
+
+    // The suggested RBAC in place of the agents' ClusterRole.
     let rbac =
         apiload(s, &["learn", "--no-config", "-q", "--suggest-rbac", "--audit-log", &fresh_arg, MANIFESTS]).await?;
     std::fs::write(s.work("learn-rbac.yaml"), &rbac).map_err(|e| e.to_string())?;
