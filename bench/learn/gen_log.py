@@ -18,7 +18,15 @@ import random
 import uuid
 
 NODES = 200
-POD_SUFFIXES = ["".join(random.Random(i).choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5)) for i in range(NODES)]
+
+
+def pod_suffix(i):
+    """The five characters the DaemonSet controller's generateName adds, one set per node."""
+    r = random.Random(i)
+    return "".join(r.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
+
+
+POD_SUFFIXES = [pod_suffix(i) for i in range(NODES)]
 
 
 ADDRESSES = {}
