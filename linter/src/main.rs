@@ -234,7 +234,7 @@ fn main() -> ExitCode {
 }
 
 fn estimate(args: EstimateArgs) -> ExitCode {
-    let Ok(observed) = learn::observe(&args.input.audit_log, false) else { return ExitCode::from(EXIT_USAGE) };
+    let Ok(observed) = learn::observe(&args.input, false) else { return ExitCode::from(EXIT_USAGE) };
     let analysis = match analyze(&args.input, false, observed.as_ref()) {
         Ok(a) => a,
         Err(code) => return code,
@@ -458,7 +458,7 @@ fn lint(args: LintArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let Ok(observed) = learn::observe(&args.input.audit_log, args.quiet) else { return ExitCode::from(EXIT_USAGE) };
+    let Ok(observed) = learn::observe(&args.input, args.quiet) else { return ExitCode::from(EXIT_USAGE) };
     let analysis = if args.fix {
         match fix_files(&args, &selection, observed.as_ref()) {
             Ok((a, fixes, files)) => {

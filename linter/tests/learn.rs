@@ -289,6 +289,17 @@ fn bad_lines_are_named_and_the_rest_is_learned() {
     assert_eq!(v["problems"].as_array().unwrap().len(), expected.len(), "{:#}", v["problems"]);
     let clean = run(&["learn", "--no-config", "--format", "json", "--audit-log", &log(), &manifests()], None);
     assert_eq!(learned_calls(&v), learned_calls(&json(&clean.stdout)), "the good lines are not all learned");
+    // lint reads the log the same way: warnings, and the findings of the good lines.
+    let lint = run(&["lint", "--no-config", "--format", "json", "--audit-log", &name, &manifests()], None);
+    assert_eq!(lint.code, Some(1), "{}", lint.stderr);
+    assert_eq!(lint.stderr.lines().filter(|l| l.starts_with(&format!("warning: {name}:"))).count(), expected.len());
+    assert_eq!(
+        findings(&json(&lint.stdout)),
+        [
+            ("AL101".into(), "cluster-agent".into(), "observed".into()),
+            ("AL103".into(), "node-agent".into(), "observed".into()),
+        ]
+    );
 }
 
 /// Rotated logs in a folder, one of them gzip, and the same on stdin,
@@ -327,6 +338,12 @@ fn a_log_that_cannot_be_read_is_an_error_naming_it() {
     let r = run(&["lint", "--no-config", "--audit-log", "no/such/audit.log", &manifests()], None);
     assert_eq!(r.code, Some(2));
     assert!(r.stderr.contains("no/such/audit.log"), "{}", r.stderr);
+    // Only one of the log and the manifests can come from stdin.
+    for command in ["learn", "lint"] {
+        let r = run(&[command, "--no-config", "--audit-log", "-", "-"], Some(b""));
+        assert_eq!(r.code, Some(2), "{command}: {}", r.stderr);
+        assert!(r.stderr.contains("both read stdin"), "{command}: {}", r.stderr);
+    }
     // --out writes profiles keyed by image: the manifests say which.
     let r = run(&["learn", "--no-config", "--audit-log", &log(), "--out", "nowhere"], None);
     assert_eq!(r.code, Some(2));

@@ -77,9 +77,13 @@ enum SummaryFormat {
 /// Reads `--audit-log` for `lint` and `estimate`: every ServiceAccount's
 /// requests. Problems with lines are warnings; a log that cannot be read is
 /// an error (`Err`, already reported).
-pub fn observe(paths: &[String], quiet: bool) -> Result<Option<Arc<Observations>>, ()> {
+pub fn observe(input: &InputArgs, quiet: bool) -> Result<Option<Arc<Observations>>, ()> {
+    let paths = &input.audit_log;
     if paths.is_empty() {
         return Ok(None);
+    }
+    if stdin_twice(paths, &input.paths) {
+        return Err(());
     }
     let (files, errors) = audit_log::expand(paths);
     if !errors.is_empty() {
@@ -91,6 +95,18 @@ pub fn observe(paths: &[String], quiet: bool) -> Result<Option<Arc<Observations>
     let (observations, report) = read(paths, &files, UserFilter::ServiceAccounts);
     report_problems(&report, &observations, quiet)?;
     Ok(Some(Arc::new(observations)))
+}
+
+/// Whether both the audit log and the manifests are to be read from stdin
+/// (reported: only one of them can be).
+fn stdin_twice(logs: &[String], manifests: &[String]) -> bool {
+    let twice = logs.iter().any(|l| l == "-") && manifests.iter().any(|p| p == "-");
+    if twice {
+        eprintln!(
+            "error: `--audit-log -` and the path `-` both read stdin: give the audit log or the manifests as files"
+        );
+    }
+    twice
 }
 
 fn read(paths: &[String], files: &[LogFile], filter: UserFilter) -> (Observations, audit_log::ReadReport) {
@@ -162,6 +178,9 @@ pub struct Workload<'a> {
 }
 
 pub fn run(args: LearnArgs) -> ExitCode {
+    if stdin_twice(&args.audit_log, &args.paths) {
+        return ExitCode::from(EXIT_USAGE);
+    }
     let (files, errors) = audit_log::expand(&args.audit_log);
     if !errors.is_empty() {
         for e in errors {
