@@ -4,6 +4,7 @@
 mod baseline;
 mod chart;
 mod fix;
+mod learn;
 mod lsp;
 mod origin;
 mod output;
@@ -38,6 +39,8 @@ enum Command {
     Lint(LintArgs),
     /// Estimate the API-server load of every workload that talks to it, most expensive first.
     Estimate(EstimateArgs),
+    /// Learn what agents really call from the API server's audit log: profiles, a summary, RBAC (docs/learn.md).
+    Learn(learn::LearnArgs),
     /// Print a rule's documentation.
     Explain {
         /// Rule id (AL101) or name (per-node-cluster-watch).
@@ -103,6 +106,11 @@ struct InputArgs {
     /// Release name for `--helm`.
     #[arg(long, value_name = "NAME", default_value = "release", requires = "helm")]
     release_name: String,
+    /// The API server's audit log (repeatable; a folder reads every log in
+    /// it, `.gz` too; `-` is stdin): the calls it shows get basis `observed`
+    /// (docs/learn.md).
+    #[arg(long, value_name = "FILE")]
+    audit_log: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -206,6 +214,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Lint(args) => lint(args),
         Command::Estimate(args) => estimate(args),
+        Command::Learn(args) => learn::run(args),
         Command::Explain { rule } => match rules::find(&rule) {
             Some(r) => {
                 print!("{}", explain(r));
@@ -225,7 +234,8 @@ fn main() -> ExitCode {
 }
 
 fn estimate(args: EstimateArgs) -> ExitCode {
-    let analysis = match analyze(&args.input, false) {
+    let Ok(observed) = learn::observe(&args.input, false) else { return ExitCode::from(EXIT_USAGE) };
+    let analysis = match analyze(&args.input, false, observed.as_ref()) {
         Ok(a) => a,
         Err(code) => return code,
     };
@@ -261,9 +271,14 @@ struct Analysis {
     skipped: Vec<load::Skipped>,
 }
 
-/// Loads the configuration and the input and analyses it; `Err` carries the
-/// exit code of a usage error (already reported on stderr).
-fn analyze(args: &InputArgs, report_unused_exemptions: bool) -> Result<Analysis, ExitCode> {
+/// Loads the configuration and the input and analyses it, with what the
+/// audit log showed when it was read; `Err` carries the exit code of a usage
+/// error (already reported on stderr).
+fn analyze(
+    args: &InputArgs,
+    report_unused_exemptions: bool,
+    observed: Option<&std::sync::Arc<apiload_rules::observed::Observations>>,
+) -> Result<Analysis, ExitCode> {
     let limits = Limits { max_bytes: args.max_file_size, ..Limits::default() };
     let mut sources = Sources::new();
     let request = setup::Request {
@@ -315,6 +330,9 @@ fn analyze(args: &InputArgs, report_unused_exemptions: bool) -> Result<Analysis,
     read_errors.extend(errors);
     let mut input = Input::with_profiles(setup.options, setup.profiles);
     input.set_exemptions(setup.exemptions);
+    if let Some(o) = observed {
+        input.set_observations(o.clone());
+    }
     let (mut inputs, mut on_disk, mut generated) = (Vec::new(), HashMap::new(), Vec::new());
     let mut empty_stdin = false;
     for mut l in loaded {
@@ -384,11 +402,15 @@ fn holds_objects(sources: &Sources, inputs: &[SourceId], report: &apiload_rules:
 /// analyses again, until nothing is left to apply (at most a few rounds:
 /// one fix can make room for another). Returns the last analysis and how
 /// many fixes were applied, in how many files.
-fn fix_files(args: &LintArgs, selection: &select::Selection) -> Result<(Analysis, usize, usize), ExitCode> {
+fn fix_files(
+    args: &LintArgs,
+    selection: &select::Selection,
+    observed: Option<&std::sync::Arc<apiload_rules::observed::Observations>>,
+) -> Result<(Analysis, usize, usize), ExitCode> {
     const ROUNDS: usize = 5;
     let (mut fixes, mut touched) = (0, std::collections::BTreeSet::new());
     for _ in 0..ROUNDS {
-        let mut a = analyze(&args.input, args.report_unused_exemptions)?;
+        let mut a = analyze(&args.input, args.report_unused_exemptions, observed)?;
         selection.apply(&mut a.report.diagnostics);
         let plan = fix::plan(&a.report.diagnostics);
         let mut applied = 0;
@@ -416,7 +438,7 @@ fn fix_files(args: &LintArgs, selection: &select::Selection) -> Result<(Analysis
         }
         fixes += applied;
     }
-    analyze(&args.input, args.report_unused_exemptions).map(|a| (a, fixes, touched.len()))
+    analyze(&args.input, args.report_unused_exemptions, observed).map(|a| (a, fixes, touched.len()))
 }
 
 fn lint(args: LintArgs) -> ExitCode {
@@ -436,8 +458,9 @@ fn lint(args: LintArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    let Ok(observed) = learn::observe(&args.input, args.quiet) else { return ExitCode::from(EXIT_USAGE) };
     let analysis = if args.fix {
-        match fix_files(&args, &selection) {
+        match fix_files(&args, &selection, observed.as_ref()) {
             Ok((a, fixes, files)) => {
                 if !args.quiet {
                     eprintln!(
@@ -451,7 +474,7 @@ fn lint(args: LintArgs) -> ExitCode {
             Err(code) => return code,
         }
     } else {
-        match analyze(&args.input, args.report_unused_exemptions) {
+        match analyze(&args.input, args.report_unused_exemptions, observed.as_ref()) {
             Ok(a) => a,
             Err(code) => return code,
         }

@@ -60,6 +60,7 @@ pub fn analyze_workloads(
     profiles: &ProfileSet,
     options: &Options,
     annotations: &AnnotationPolicy,
+    observations: Option<&crate::observed::Observations>,
 ) -> Vec<WorkloadAnalysis> {
     let users = identity_users(inv);
     let autoscalers = copies::autoscalers(inv);
@@ -75,9 +76,36 @@ pub fn analyze_workloads(
         let access = access::of_service_account(inv, &identity.namespace, &identity.service_account);
         let subject =
             behaviour::Subject { workload: w, object: obj, access: &access, shared_with: &identity.shared_with };
-        let behaviour = behaviour::infer(sources, inv, profiles, &subject, annotations);
+        let mut behaviour = behaviour::infer(sources, inv, profiles, &subject, annotations);
+        if let Some(seen) = observations.and_then(|o| observed(o, w, obj, &identity)) {
+            let calls = seen.api_calls(identity.field.unwrap_or_else(|| obj.loc(obj.name_span)));
+            behaviour::observed::apply(&mut behaviour, &access, calls, observed_numbers(&seen));
+        }
         WorkloadAnalysis { workload: i, fanout, identity, access, behaviour }
     })
+}
+
+/// What the audit log showed of the workload's own copies (see
+/// `crate::observed`): none when it cannot call the API.
+fn observed<'o>(
+    o: &'o crate::observed::Observations,
+    w: &Workload,
+    obj: &Object,
+    identity: &Identity,
+) -> Option<crate::observed::Seen<'o>> {
+    if identity.token != Token::Mounted {
+        return None;
+    }
+    o.seen(&identity.namespace, &identity.service_account, w.kind, &obj.name, !identity.shared_with.is_empty())
+}
+
+fn observed_numbers(seen: &crate::observed::Seen<'_>) -> behaviour::observed::Observed {
+    behaviour::observed::Observed {
+        copies: seen.copies.len(),
+        seconds: seen.account.seconds(),
+        requests_per_copy_per_second: seen.requests_per_copy_per_second(),
+        refused: seen.calls().iter().map(|c| c.refused).sum(),
+    }
 }
 
 /// `(namespace, ServiceAccount)` → the workloads running as it. Objects a

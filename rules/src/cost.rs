@@ -19,6 +19,10 @@
 //!   unbounded when the limiter is off.
 //! - Leader election makes each copy GET its Lease every retry period (2 s):
 //!   `copies / 2` requests per second.
+//! - What the audit log showed (basis `observed`) is multiplied the same
+//!   way: its calls' scopes and repeated LISTs (`every`) as above, and the
+//!   request rate one copy was seen to send, times the copies at
+//!   production size.
 
 use crate::analysis::WorkloadAnalysis;
 use crate::calls::{ApiCall, CallScope};
@@ -57,6 +61,9 @@ pub struct Estimate {
     pub lease_requests_per_second: f64,
     /// Bytes per second of LISTs repeated by polling calls, in steady state.
     pub poll_bytes_per_second: f64,
+    /// Requests per second of all copies at the rate one copy was seen to
+    /// send in the audit log; `None` without an observation.
+    pub observed_requests_per_second: Option<f64>,
     pub resources: Vec<ResourceEstimate>,
 }
 
@@ -185,6 +192,8 @@ pub fn estimate(a: &WorkloadAnalysis, profile: &ClusterProfile) -> Estimate {
     if a.behaviour.leader_elected() {
         e.lease_requests_per_second = copies as f64 / LEASE_RETRY_SECONDS;
     }
+    e.observed_requests_per_second =
+        a.behaviour.observed.as_ref().map(|o| o.requests_per_copy_per_second * copies as f64);
     e
 }
 

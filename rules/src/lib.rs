@@ -45,6 +45,7 @@ pub mod inventory;
 pub mod agent_config;
 pub mod calls;
 pub mod declared;
+pub mod observed;
 pub mod profile;
 // Layer 5 — analysis: per workload, what it may call (access), what it
 // will call (behaviour), how many copies run (copies), all of it together
@@ -55,6 +56,7 @@ pub mod apf;
 pub mod behaviour;
 pub mod copies;
 pub mod cost;
+pub mod least_privilege;
 // Layer 6 — the rules and their registry.
 pub mod rules;
 // Layer 7 — policy: exemptions, the configuration file, and the setup every
@@ -82,6 +84,7 @@ pub struct Input {
     exemptions: exempt::ExemptionPolicy,
     objects: Vec<Object>,
     diagnostics: Vec<Diagnostic>,
+    observations: Option<std::sync::Arc<observed::Observations>>,
 }
 
 impl Input {
@@ -97,7 +100,14 @@ impl Input {
             exemptions: exempt::ExemptionPolicy::default(),
             objects: Vec::new(),
             diagnostics: Vec::new(),
+            observations: None,
         }
+    }
+
+    /// What the API server's audit log showed (`apiload lint --audit-log`):
+    /// the calls of the workloads it saw get basis `observed`.
+    pub fn set_observations(&mut self, observations: std::sync::Arc<observed::Observations>) {
+        self.observations = Some(observations);
     }
 
     /// Exemptions to apply (configuration entries, annotation policy, today's date).
@@ -125,12 +135,19 @@ impl Input {
 
     /// Indexes everything, analyses every workload and runs every rule.
     pub fn analyze(self, sources: &Sources) -> Report {
-        let Input { options, profiles, exemptions, mut objects, mut diagnostics } = self;
+        let Input { options, profiles, exemptions, mut objects, mut diagnostics, observations } = self;
         if !options.namespace_given {
             inferred_namespace::infer(&mut objects, &options.default_namespace, &mut diagnostics);
         }
         let inventory = Inventory::build(objects, &mut diagnostics);
-        let analyses = analysis::analyze_workloads(sources, &inventory, &profiles, &options, &exemptions.annotations);
+        let analyses = analysis::analyze_workloads(
+            sources,
+            &inventory,
+            &profiles,
+            &options,
+            &exemptions.annotations,
+            observations.as_deref(),
+        );
         let ctx = rules::Context { sources, inventory: &inventory, analyses: &analyses, options: &options };
         for rule in rules::CHECKS {
             if options.rule_enabled(rule.info.id) {

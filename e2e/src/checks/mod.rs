@@ -6,6 +6,7 @@ pub mod admission;
 pub mod bootstrap;
 pub mod chart;
 pub mod cost;
+pub mod learn;
 pub mod live;
 pub mod rbac;
 pub mod record;
@@ -67,6 +68,7 @@ pub const ALL: &[Check] = &[
     ),
     check!("live/the-webhooks-requests-in-the-audit-log", 60, live::webhook_requests_in_the_audit_log),
     check!("audit/recorded-clients-match-testdata", 180, record::recorded_clients_match_testdata),
+    check!("learn/suggested-rbac-covers-what-was-seen", 240, learn::suggested_rbac_covers_what_was_seen),
     check!("cost/measured-against-the-model", 1500, cost::measured_against_the_model),
 ];
 

@@ -66,6 +66,9 @@ struct JsonRow<'a> {
     client_rate_limit: &'static str,
     lease_requests_per_second: f64,
     poll_bytes_per_second: f64,
+    /// With `--audit-log`: the request rate one copy was seen to send, times the copies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    observed_requests_per_second: Option<f64>,
     resources: Vec<JsonResource<'a>>,
 }
 
@@ -103,6 +106,7 @@ pub fn json(rows: &[Row], cluster: &ClusterProfile) -> String {
                 client_rate_limit: r.estimate.client.as_str(),
                 lease_requests_per_second: r.estimate.lease_requests_per_second,
                 poll_bytes_per_second: r.estimate.poll_bytes_per_second,
+                observed_requests_per_second: r.estimate.observed_requests_per_second,
                 resources: r
                     .estimate
                     .resources
@@ -175,6 +179,26 @@ pub fn table(rows: &[Row], cluster: &ClusterProfile) -> String {
             }
         }
         out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    let observed: Vec<String> = rows
+        .iter()
+        .filter_map(|r| {
+            let rate = r.estimate.observed_requests_per_second?;
+            let who = match &r.namespace {
+                Some(ns) => format!("{} {ns}/{}", r.kind, r.name),
+                None => format!("{} {}", r.kind, r.name),
+            };
+            Some(format!(
+                "  {who}: {} requests/s from {} copies",
+                cost::rate(rate),
+                apiload_rules::text::thousands(r.estimate.copies)
+            ))
+        })
+        .collect();
+    if !observed.is_empty() {
+        out.push_str("\nRequests at the rate the audit log showed per copy:\n");
+        out.push_str(&observed.join("\n"));
         out.push('\n');
     }
     out.push_str(&format!(

@@ -8,6 +8,7 @@
 //! objects only, or whether the grant may be another workload's.
 
 mod generic;
+pub mod observed;
 
 use crate::access::Access;
 use crate::inventory::Inventory;
@@ -33,6 +34,8 @@ pub struct Behaviour {
     pub agents: Vec<AgentRun>,
     /// The client rate limit of the container that talks to the API the most.
     pub client: ClientLimits,
+    /// What the API server's audit log showed of the workload, when it was given.
+    pub observed: Option<observed::Observed>,
 }
 
 impl Behaviour {

@@ -118,7 +118,11 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
                 agents.push(&r.profile.name);
             }
         }
+        let observed = a.behaviour.observed.is_some();
         let (reason, basis) = match &a.behaviour.declaration {
+            _ if observed && agents.is_empty() => {
+                (format!("as the API server's audit log shows, it {what}"), "observed")
+            }
             Some((_, true)) if agents.is_empty() => {
                 (format!("its owner declares (`{}`) that it {what}", crate::declared::CALLS_ANNOTATION), "declared")
             }
