@@ -16,7 +16,8 @@
 //!   itself (`apf.kubernetes.io/autoupdate-spec: "true"`, k8s.io/api
 //!   `flowcontrol/v1` `AutoUpdateAnnotationKey`) are left out: the engine
 //!   already knows the bootstrap configuration, and `apiload lint` never
-//!   sees it either;
+//!   sees it either; the same for the bootstrap roles and bindings the
+//!   server reconciles and the engine knows built in;
 //! - everything through the client's rate limit.
 //!
 //! A collection that cannot be read (403, not served) is reported and the
@@ -110,8 +111,9 @@ pub struct Snapshot {
     /// Collections that could not be read (403, not served): the audit is
     /// incomplete there.
     pub problems: Vec<ClusterError>,
-    /// Bootstrap FlowSchemas and PriorityLevelConfigurations left out.
-    pub bootstrap_apf: usize,
+    /// Bootstrap objects left out: FlowSchemas, PriorityLevelConfigurations,
+    /// roles and bindings the API server maintains and the engine knows.
+    pub bootstrap: usize,
     /// Objects left out because a controller owns them.
     pub owned: usize,
     /// Requests sent.
@@ -133,6 +135,9 @@ enum Plan {
     OwnedFirst,
     /// Bootstrap objects the server maintains are left out.
     Apf,
+    /// The API server's bootstrap roles and bindings the engine knows built
+    /// in are left out.
+    Rbac,
 }
 
 fn plan(k: &AnalyzedKind) -> Option<Plan> {
@@ -140,6 +145,7 @@ fn plan(k: &AnalyzedKind) -> Option<Plan> {
         "Secret" | "ConfigMap" => None,
         "Pod" | "ReplicaSet" | "Job" => Some(Plan::OwnedFirst),
         "FlowSchema" | "PriorityLevelConfiguration" => Some(Plan::Apf),
+        "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding" => Some(Plan::Rbac),
         _ => Some(Plan::Whole),
     }
 }
@@ -192,6 +198,27 @@ fn bootstrap_apf(item: &Value) -> bool {
     json::str_at(item, "/metadata/annotations/apf.kubernetes.io~1autoupdate-spec") == Some("true")
 }
 
+/// A role or binding of the API server's bootstrap policy, which it
+/// reconciles at every start (label `kubernetes.io/bootstrapping:
+/// rbac-defaults`, plugin/pkg/auth/authorizer/rbac/bootstrappolicy; annotation
+/// `rbac.authorization.kubernetes.io/autoupdate: "true"`, k8s.io/api
+/// `rbac/v1` `AutoUpdateAnnotationKey`), and that the engine knows built in
+/// (`rules/src/rbac/bootstrap.txt`): `apiload lint` judges manifests with the
+/// same built-in policy, and never reports on it.
+fn bootstrap_rbac(kind: &str, item: &Value) -> bool {
+    let labelled = json::str_at(item, "/metadata/labels/kubernetes.io~1bootstrapping") == Some("rbac-defaults")
+        && json::str_at(item, "/metadata/annotations/rbac.authorization.kubernetes.io~1autoupdate") == Some("true");
+    let name = json::str_at(item, "/metadata/name").unwrap_or("");
+    let namespace = json::str_at(item, "/metadata/namespace");
+    labelled
+        && match kind {
+            "Role" | "ClusterRole" => apiload_rules::rbac::builtin_role(namespace, name).is_some(),
+            _ => apiload_rules::rbac::builtin_bindings()
+                .iter()
+                .any(|b| b.namespace.as_deref() == namespace && &*b.name == name),
+        }
+}
+
 /// What one collection gave.
 #[derive(Default)]
 struct Read {
@@ -207,7 +234,7 @@ async fn read_collection(lister: &Lister<'_>, k: &'static AnalyzedKind, plan: Pl
     let ar = api_resource(k);
     let mut read = Read::default();
     match plan {
-        Plan::Whole | Plan::Apf => {
+        Plan::Whole | Plan::Apf | Plan::Rbac => {
             let mut items: Vec<Listed> = Vec::new();
             let mut bootstrap = 0;
             lister
@@ -218,7 +245,12 @@ async fn read_collection(lister: &Lister<'_>, k: &'static AnalyzedKind, plan: Pl
                     }
                     Page::Items(page) => {
                         for item in page {
-                            if plan == Plan::Apf && bootstrap_apf(&item) {
+                            let is_bootstrap = match plan {
+                                Plan::Apf => bootstrap_apf(&item),
+                                Plan::Rbac => bootstrap_rbac(k.kind, &item),
+                                _ => false,
+                            };
+                            if is_bootstrap {
                                 bootstrap += 1;
                             } else {
                                 items.extend(listed(k, item));
@@ -436,7 +468,7 @@ pub async fn read(
             Ok(read) => {
                 *snap.counts.entry(k.kind).or_default() += read.objects.len();
                 snap.owned += read.owned;
-                snap.bootstrap_apf += read.bootstrap;
+                snap.bootstrap += read.bootstrap;
                 objects.extend(read.objects);
             }
             Err(e) if !e.is_fatal() => snap.problems.push(e),

@@ -79,6 +79,19 @@ fn seed(fake: &Fake) {
     bootstrap["annotations"] = json!({"apf.kubernetes.io/autoupdate-spec": "true"});
     fake.add("/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas", json!({"apiVersion": "flowcontrol.apiserver.k8s.io/v1", "kind": "FlowSchema", "metadata": bootstrap, "spec": {}}));
     fake.add("/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas", json!({"apiVersion": "flowcontrol.apiserver.k8s.io/v1", "kind": "FlowSchema", "metadata": meta("agents", None), "spec": {}}));
+    // The API server's bootstrap policy, which the engine knows built in,
+    // and a role of the cluster's own, which it must read.
+    let rbac_defaults = |name: &str| {
+        let mut m = meta(name, None);
+        m["labels"] = json!({"kubernetes.io/bootstrapping": "rbac-defaults"});
+        m["annotations"] = json!({"rbac.authorization.kubernetes.io/autoupdate": "true"});
+        m
+    };
+    fake.add("/apis/rbac.authorization.k8s.io/v1/clusterroles", json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": rbac_defaults("system:node"), "rules": []}));
+    fake.add("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": rbac_defaults("system:basic-user"),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:basic-user"}}));
+    // Labelled like the bootstrap policy, but not part of it: kept.
+    fake.add("/apis/rbac.authorization.k8s.io/v1/clusterroles", json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": rbac_defaults("agent"), "rules": []}));
     for i in 0..1200 {
         let pool = if i < 1000 { "general" } else { "gpu" };
         let name = format!("node-{i:04}");
@@ -102,6 +115,7 @@ async fn reads_every_collection_paged_without_watches_or_secrets() {
     assert_eq!(
         names,
         [
+            "<cluster>/ClusterRole/agent",
             "<cluster>/FlowSchema/agents",
             "<cluster>/apps/ReplicaSet/bare",
             "<cluster>/monitoring/DaemonSet/agent",
@@ -110,12 +124,12 @@ async fn reads_every_collection_paged_without_watches_or_secrets() {
         ]
     );
     assert!(snap.problems.is_empty(), "{:?}", snap.problems);
-    assert_eq!((snap.nodes, snap.owned, snap.bootstrap_apf), (1200, 6, 1));
+    assert_eq!((snap.nodes, snap.owned, snap.bootstrap), (1200, 6, 3));
     let pools: Vec<(&str, u64)> = snap.pools.iter().map(|p| (p.name.as_str(), p.nodes)).collect();
     assert_eq!(pools, [("general", 1000), ("gpu", 200)]);
     assert_eq!(snap.version, Some((1, 34)));
     // Trimmed: no status, no managedFields.
-    let ds = &snap.objects[2].text;
+    let ds = &snap.objects[3].text;
     assert!(
         ds.contains("serviceAccountName: agent") && !ds.contains("numberReady") && !ds.contains("managedFields"),
         "{ds}"
@@ -295,8 +309,11 @@ async fn requests_keep_to_the_rate_limit() {
     for i in 0..at.len() {
         for j in i..at.len() {
             let n = (j - i + 1) as f64;
-            // 10 ms of slack for the clock of the server's side.
-            assert!(n <= 4.0 + 20.0 * (at[j] - at[i] + 0.01), "{n} requests in {:.3} s", at[j] - at[i]);
+            // Arrival times are the server's: on a busy machine the
+            // scheduler can hold requests back and let them arrive together.
+            // 50 ms of slack is one request at 20/s; without the limit, all
+            // of them arrive within a few milliseconds.
+            assert!(n <= 4.0 + 20.0 * (at[j] - at[i] + 0.05), "{n} requests in {:.3} s", at[j] - at[i]);
         }
     }
 }
