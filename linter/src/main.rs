@@ -427,6 +427,10 @@ fn lint(args: LintArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    if destinations.iter().any(|s| s.format == Format::Policyreport) {
+        eprintln!("error: --format policyreport is for `apiload audit`: PolicyReports describe objects in a cluster");
+        return ExitCode::from(EXIT_USAGE);
+    }
     let selection = match select::Selection::new(&args.select, &args.ignore) {
         Ok(s) => s,
         Err(errors) => {
@@ -507,6 +511,7 @@ fn lint(args: LintArgs) -> ExitCode {
         skipped: &skipped,
         warnings: &warnings,
         fingerprint: &fingerprint,
+        scope: None,
     };
     let mut write_failed = false;
     for spec in &destinations {
@@ -516,6 +521,8 @@ fn lint(args: LintArgs) -> ExitCode {
             Format::Github => render::github::render(&run),
             Format::Junit => render::junit::render(&run),
             Format::Markdown => render::markdown::render(&run),
+            // Refused above.
+            Format::Policyreport => continue,
             Format::Human => {
                 // Nothing was read: the errors above say it all.
                 if inputs.is_empty() && !read_errors.is_empty() {
