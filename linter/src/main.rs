@@ -1,6 +1,7 @@
 //! `apiload`: finds Kubernetes workloads whose API-server load multiplies with
 //! cluster size, before they ship.
 
+mod audit;
 mod baseline;
 mod chart;
 mod fix;
@@ -38,6 +39,8 @@ enum Command {
     Lint(LintArgs),
     /// Estimate the API-server load of every workload that talks to it, most expensive first.
     Estimate(EstimateArgs),
+    /// Audit a running cluster: lint's findings for its live objects (docs/audit.md).
+    Audit(audit::AuditArgs),
     /// Print a rule's documentation.
     Explain {
         /// Rule id (AL101) or name (per-node-cluster-watch).
@@ -206,6 +209,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Lint(args) => lint(args),
         Command::Estimate(args) => estimate(args),
+        Command::Audit(args) => audit::run(args),
         Command::Explain { rule } => match rules::find(&rule) {
             Some(r) => {
                 print!("{}", explain(r));
