@@ -8,7 +8,11 @@ use std::path::Path;
 
 fn main() {
     let out_dir = std::env::var("OUT_DIR").unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Read when the script runs, not when it is compiled: a compiled build
+    // script reused from a shared target directory must not point at the
+    // checkout it was first built in.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap();
+    let root = Path::new(&manifest_dir);
     let dir = root.join("profiles");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut files = entries(&dir);

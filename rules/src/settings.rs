@@ -74,12 +74,9 @@ fn unknown<T>(key: &str, span: Span, allowed: &[&str]) -> R<T> {
 impl Settings {
     /// Parses a configuration file. Errors carry spans into `text`.
     pub fn parse(source: SourceId, text: &str) -> R<Settings> {
-        let mut docs = apiload_yaml::load_str(text, &Limits::default());
-        if docs.is_empty() {
-            return Ok(Settings::default());
-        }
-        let root = match docs.remove(0) {
-            Ok(d) => d.root,
+        let root = match apiload_yaml::load_one(text, &Limits::default()) {
+            Ok(None) => return Ok(Settings::default()),
+            Ok(Some(d)) => d.root,
             Err(e) => return err(e.span, e.message),
         };
         let mut s = Settings::default();

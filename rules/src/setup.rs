@@ -121,11 +121,10 @@ pub fn parse_settings(source: crate::source::SourceId, file: &TextFile) -> Resul
 }
 
 fn read_cluster_profile(file: &TextFile, profile: &mut crate::options::ClusterProfile) -> Result<(), String> {
-    let mut docs = apiload_yaml::load_str(&file.text, &Limits::default());
-    if docs.is_empty() {
-        return Ok(());
-    }
-    let root = docs.remove(0).map_err(|e| format!("{}: {}", position(&file.name, &file.text, e.span), e.message))?.root;
+    let loaded = apiload_yaml::load_one(&file.text, &Limits::default())
+        .map_err(|e| format!("{}: invalid cluster profile: {}", position(&file.name, &file.text, e.span), e.message))?;
+    let Some(doc) = loaded else { return Ok(()) };
+    let root = doc.root;
     crate::settings::apply_cluster(&root, profile)
         .map_err(|e| format!("{}: invalid cluster profile: {}", position(&file.name, &file.text, e.span), e.message))
 }
@@ -182,6 +181,20 @@ mod tests {
         assert!(errors.iter().any(|e| e.contains("--nodes")), "{errors:?}");
         assert_eq!(setup.options.cluster.nodes, 1);
         assert!(setup.profiles.for_container(Some("otel/opentelemetry-collector:0.150.0"), None).is_some());
+    }
+
+    #[test]
+    fn a_configuration_or_cluster_profile_of_two_documents_is_refused_not_half_read() {
+        // `{}` is a whole document: what follows it used to be dropped unread.
+        let e = parse_settings(SourceId(0), &file("c.yaml", "{}\nrules:\n  AL101: off\n")).unwrap_err();
+        assert!(e.starts_with("c.yaml:2:1: invalid configuration: YAML syntax error"), "{e}");
+        let e = parse_settings(SourceId(0), &file("c.yaml", "failOn: error\n---\nfailOn: never\n")).unwrap_err();
+        assert!(e.starts_with("c.yaml:3:1: invalid configuration: a second YAML document"), "{e}");
+        let profile = file("cluster.yaml", "nodes: 300\n---\nnodes: 20\n");
+        let (_, errors) = Setup::build(&Settings::default(), &[], Some(&profile), &Flags::default());
+        assert!(errors.iter().any(|e| e.starts_with("cluster.yaml:3:1: invalid cluster profile")), "{errors:?}");
+        // Comments and an explicit start are one document still.
+        assert!(parse_settings(SourceId(0), &file("c.yaml", "# mine\n---\nfailOn: never\n")).is_ok());
     }
 
     #[test]

@@ -516,3 +516,44 @@ fn the_config_maps_a_review_reads_are_listed_for_front_ends_that_fetch_them() {
     let keys = c.state.config_maps_read(&Change { old: None, new: binding }, &ProfileSet::builtin());
     assert!(keys.iter().all(|k| &*k.namespace == "monitoring"), "the armed DaemonSet's namespace: {keys:?}");
 }
+
+#[test]
+fn a_review_reads_the_parameters_of_the_autoscaler_that_sizes_the_workload() {
+    // The autoscaler's ConfigMap sets the replica count the cost multiplies
+    // by, so a front end that fetches ConfigMaps must fetch it too.
+    let autoscaler = "
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: dns-autoscaler, namespace: kube-system}
+spec:
+  selector: {matchLabels: {app: dns-autoscaler}}
+  template:
+    metadata: {labels: {app: dns-autoscaler}}
+    spec:
+      containers:
+      - name: autoscaler
+        image: registry.k8s.io/cpa/cluster-proportional-autoscaler:v1.9.0
+        command: [/cluster-proportional-autoscaler, --namespace=kube-system, --configmap=dns-params, --target=Deployment/dns]
+";
+    let dns = "
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: dns, namespace: kube-system}
+spec:
+  selector: {matchLabels: {app: dns}}
+  template:
+    metadata: {labels: {app: dns}}
+    spec:
+      containers: [{name: dns, image: registry.example.com/dns:1.0}]
+";
+    let c = Cluster::new(&join(&[autoscaler, dns]));
+    let mut sources = Sources::new();
+    let new = one(&mut sources, "dns.yaml", dns);
+    let keys = c.state.config_maps_read(&Change { old: None, new }, &ProfileSet::builtin());
+    assert!(keys.contains(&ObjectKey::new("ConfigMap", "kube-system", "dns-params")), "{keys:?}");
+    // Without the autoscaler nothing sizes it, and nothing is read for it.
+    let alone = Cluster::new(dns);
+    let new = one(&mut sources, "dns-2.yaml", dns);
+    let keys = alone.state.config_maps_read(&Change { old: None, new }, &ProfileSet::builtin());
+    assert!(!keys.iter().any(|k| &*k.name == "dns-params"), "{keys:?}");
+}

@@ -43,7 +43,41 @@ fn resource(k: &AnalyzedKind) -> ApiResource {
     }
 }
 
-/// A client with the webhook's rate limit in front of everything it sends.
+/// The webhook's two API clients, which share its rate limit between them:
+/// `cache` lists and watches, `reads` GETs the ConfigMaps a review needs. A
+/// quarter of the budget (at least one request per second, bursts of two)
+/// is the request path's, so that a relist of every collection — at start,
+/// after an API server restart — cannot hold a review's ConfigMap read past
+/// its deadline; together they never exceed `qps`, nor `burst` when it is
+/// at least 2 (each client needs a burst of one).
+pub struct Clients {
+    pub cache: kube::Client,
+    pub reads: kube::Client,
+}
+
+pub async fn clients(kubeconfig: Option<&Path>, qps: f64, burst: u32) -> Result<Clients, String> {
+    let (cache, reads) = split_budget(qps, burst)?;
+    Ok(Clients {
+        cache: client(kubeconfig, cache.0, cache.1).await?,
+        reads: client(kubeconfig, reads.0, reads.1).await?,
+    })
+}
+
+/// A client's rate limit: sustained requests per second, and burst.
+type Budget = (f64, u32);
+
+/// `(cache, reads)`: the reads get a quarter, at least 1/s and a burst of 2,
+/// never more than half of either.
+fn split_budget(qps: f64, burst: u32) -> Result<(Budget, Budget), String> {
+    if !(qps > 0.0 && qps.is_finite()) || burst == 0 {
+        return Err("--kube-api-qps and --kube-api-burst must be positive".into());
+    }
+    let reads_qps = (qps / 4.0).max(1.0).min(qps / 2.0);
+    let reads_burst = (burst / 4).max(2).min(burst / 2).max(1);
+    Ok(((qps - reads_qps, burst.saturating_sub(reads_burst).max(1)), (reads_qps, reads_burst)))
+}
+
+/// A client with a rate limit in front of everything it sends.
 pub async fn client(kubeconfig: Option<&Path>, qps: f64, burst: u32) -> Result<kube::Client, String> {
     let config = match kubeconfig {
         Some(path) => {
@@ -268,5 +302,27 @@ impl ConfigMaps {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_budget;
+
+    #[test]
+    fn the_request_path_keeps_a_share_and_the_sum_stays_within_the_budget() {
+        // The defaults: 5/s, bursts of 10.
+        assert_eq!(split_budget(5.0, 10), Ok(((3.75, 8), (1.25, 2))));
+        assert_eq!(split_budget(20.0, 40), Ok(((15.0, 30), (5.0, 10))));
+        // A small budget still leaves reads one per second, the cache the rest.
+        assert_eq!(split_budget(2.0, 2), Ok(((1.0, 1), (1.0, 1))));
+        for (qps, burst) in [(0.5, 1), (1.0, 1), (3.0, 5), (100.0, 200)] {
+            let ((cq, cb), (rq, rb)) = split_budget(qps, burst).unwrap();
+            assert!(cq + rq <= qps + 1e-9 && rq <= qps / 2.0 + 1e-9, "{qps}: {cq} + {rq}");
+            assert!(cb >= 1 && rb >= 1 && cb >= rb, "{burst}: {cb} {rb}");
+        }
+        assert!(split_budget(0.0, 10).is_err());
+        assert!(split_budget(f64::NAN, 10).is_err());
+        assert!(split_budget(5.0, 0).is_err());
     }
 }

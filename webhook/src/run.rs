@@ -32,8 +32,8 @@ pub async fn run(args: Args) -> Result<(), String> {
     let cluster = Arc::new(Cluster::new(live_mode));
 
     let config_maps = if live_mode {
-        let client = live::client(args.kubeconfig.as_deref(), args.kube_api_qps, args.kube_api_burst).await?;
-        live::start(client.clone(), cluster.clone(), metrics.clone());
+        let clients = live::clients(args.kubeconfig.as_deref(), args.kube_api_qps, args.kube_api_burst).await?;
+        live::start(clients.cache, cluster.clone(), metrics.clone());
         let sweeper = cluster.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(10));
@@ -45,7 +45,7 @@ pub async fn run(args: Args) -> Result<(), String> {
                 }
             }
         });
-        Some(live::ConfigMaps::new(client, args.configmap_cache_ttl))
+        Some(live::ConfigMaps::new(clients.reads, args.configmap_cache_ttl))
     } else {
         let loaded = static_state::load(&args.cluster_state, &cluster);
         for p in &loaded.problems {

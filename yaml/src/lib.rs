@@ -112,6 +112,23 @@ pub fn load_str(text: &str, limits: &Limits) -> Vec<Result<Document, LoadError>>
     load_stream(text.as_bytes(), limits)
 }
 
+/// Loads a file that must hold at most one document (a configuration file):
+/// `None` when it is empty; the first error of any document, or an error at
+/// a second document, rather than reading the first and dropping the rest.
+pub fn load_one(text: &str, limits: &Limits) -> Result<Option<Document>, LoadError> {
+    let mut docs = load_str(text, limits).into_iter();
+    let first = docs.next().transpose()?;
+    match docs.next() {
+        None => Ok(first),
+        Some(Err(e)) => Err(e),
+        Some(Ok(second)) => Err(LoadError::new(
+            LoadErrorKind::Structure,
+            Span::point(second.root.span.start),
+            "a second YAML document; this file holds one",
+        )),
+    }
+}
+
 /// Maps a byte offset inside a scalar's value back to the source text.
 ///
 /// Configuration files live in ConfigMaps as scalars, most often literal block

@@ -162,6 +162,14 @@ impl ClusterState {
                 }
             }
             out.extend(named.iter().map(|n| ObjectKey::new("ConfigMap", &w.namespace, n)));
+            // The parameters of cluster-proportional-autoscalers scaling it.
+            for a in self.autoscalers_of(&w).into_iter().flatten() {
+                if let Some(Stored { links: Links::Workload { autoscales: Some((target, Some(cm))), .. }, .. }) =
+                    self.stored(a)
+                {
+                    out.push(ObjectKey::new("ConfigMap", &target.0, cm));
+                }
+            }
         }
         out.sort();
         out.dedup();
