@@ -1,7 +1,6 @@
-//! A live cluster read for apiload's engine, shared by the CLI
-//! (`apiload audit`, `apiload mitigate --cluster`) and the webhook (its
-//! scheduled audit, its watches' client), so that neither depends on the
-//! other:
+//! A live cluster read for apiload's engine, for `apiload audit`; a crate
+//! of its own so that another front end (a scheduled audit in the webhook)
+//! can read a cluster the same way without depending on the CLI:
 //!
 //! - `client`: kubeconfig or in-cluster configuration, with one client-side
 //!   rate limit (`rate`) in front of every request;

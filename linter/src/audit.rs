@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// How to reach the cluster and how hard to ask it (shared with `mitigate --cluster`).
+/// How to reach the cluster and how hard to ask it.
 #[derive(clap::Args, Clone)]
 pub struct ClusterArgs {
     /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, else the
