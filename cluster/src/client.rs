@@ -81,7 +81,7 @@ pub async fn connect(c: &Connect) -> Result<Connected, ClusterError> {
         None => match Kubeconfig::read() {
             Ok(kc) => (Some(kc), Origin::Default),
             Err(kube::config::KubeconfigError::FindPath) => (None, Origin::InCluster),
-            Err(e) if std::env::var_os("KUBECONFIG").is_some() => {
+            Err(e) if std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty()) => {
                 return Err(config_error(format!("$KUBECONFIG: {e}")));
             }
             Err(e) => match default_kubeconfig_path() {

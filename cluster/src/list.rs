@@ -98,7 +98,15 @@ impl Lister<'_> {
                     attempt += 1;
                     tokio::time::sleep(wait * attempt).await;
                 }
-                _ => return Err(ClusterError::from_kube(&err, what, server)),
+                _ => {
+                    let e = ClusterError::from_kube(&err, what, server);
+                    // kube's connect timeout (set to the same deadline) ends
+                    // a request that never connects: say it as ours does.
+                    if e.kind == ErrorKind::Timeout {
+                        return Err(ClusterError::timeout(what, server, self.conn.timeout));
+                    }
+                    return Err(e);
+                }
             }
         }
     }
