@@ -5,6 +5,7 @@
 pub mod admission;
 pub mod bootstrap;
 pub mod chart;
+pub mod cluster_audit;
 pub mod cost;
 pub mod live;
 pub mod rbac;
@@ -67,6 +68,27 @@ pub const ALL: &[Check] = &[
     ),
     check!("live/the-webhooks-requests-in-the-audit-log", 60, live::webhook_requests_in_the_audit_log),
     check!("audit/recorded-clients-match-testdata", 180, record::recorded_clients_match_testdata),
+    check!(
+        "cluster-audit/reports-what-lint-reports-on-the-same-manifests",
+        900,
+        cluster_audit::reports_what_lint_reports
+    ),
+    check!(
+        "cluster-audit/its-requests-keep-to-its-rate-limit-and-read-no-secret",
+        120,
+        cluster_audit::requests_keep_to_the_rate_limit_and_read_no_secret
+    ),
+    check!(
+        "cluster-audit/a-forbidden-collection-is-named-and-the-rest-audited",
+        120,
+        cluster_audit::a_forbidden_collection_is_named_and_the_rest_audited
+    ),
+    check!(
+        "cluster-audit/policy-reports-apply-and-hold-the-findings",
+        300,
+        cluster_audit::policy_reports_apply_and_hold_the_findings
+    ),
+    check!("cluster-audit/bad-connections-are-clear-errors", 120, cluster_audit::bad_connections_are_clear_errors),
     check!("cost/measured-against-the-model", 1500, cost::measured_against_the_model),
 ];
 
