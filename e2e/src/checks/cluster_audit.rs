@@ -695,6 +695,213 @@ pub async fn bad_connections_are_clear_errors(s: &mut Suite) -> Result<()> {
     Ok(())
 }
 
+/// Nodes of the scale check, labelled so that they can be removed at once.
+const SCALE_NODES: usize = 5_000;
+const SCALE_LABEL: &str = "apiload.e2e/scale";
+
+fn scale_node(i: usize) -> k8s_openapi::api::core::v1::Node {
+    let pool = ["general", "general", "general", "memory", "gpu"][i % 5];
+    let mut taints = serde_json::json!([]);
+    if pool == "gpu" {
+        taints = serde_json::json!([{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]);
+    }
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": format!("scale-{i:05}"), "labels": {
+            SCALE_LABEL: "true", "kubernetes.io/hostname": format!("scale-{i:05}"), "kubernetes.io/os": "linux",
+            "cloud.google.com/gke-nodepool": pool, "topology.kubernetes.io/zone": format!("zone-{}", i % 3),
+        }},
+        "spec": {"taints": taints},
+    }))
+    .expect("a Node")
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The 10,000-object generated corpus (`gen-scale-corpus.py`, as the RBAC
+/// oracle loads it) and 5,000 Nodes in three pools: the audit reports what
+/// lint reports on the corpus, and its wall time and peak memory are
+/// measured over five runs (BENCHMARKS.md; `APILOAD_AUDIT_BENCH_BIN`
+/// names another build of apiload to time, e.g. target/release). Nothing is
+/// asserted about speed here.
+pub async fn at_scale(s: &mut Suite) -> Result<()> {
+    use futures::{StreamExt, TryStreamExt};
+    let Some(shared) = s.shared.clone() else {
+        return Err(format!("{}../shared is absent: no generated corpus", crate::checks::SKIP));
+    };
+    let kubeconfig = auditor(s).await?;
+    let generator = shared.join("tools/gen-scale-corpus.py");
+    let corpus = s.work("cluster-audit-scale-corpus");
+    let _ = std::fs::remove_dir_all(&corpus);
+    let out = tokio::process::Command::new("python3")
+        .arg(&generator)
+        .args(["--objects", "10000", "--files", "40", "--seed", "17", "--out"])
+        .arg(&corpus)
+        .output()
+        .await
+        .map_err(|e| format!("{}: {e}", generator.display()))?;
+    ensure!(out.status.success(), "{} failed: {}", generator.display(), String::from_utf8_lossy(&out.stderr));
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(&corpus).map_err(|e| e.to_string())?.flatten().map(|e| e.path()).collect();
+    files.retain(|p| p.extension().is_some_and(|x| x == "yaml"));
+    files.sort();
+    // Services are not read by the audit and cost the load most of its
+    // time; Namespaces are created first; Secrets are applied (the audit
+    // must leave them alone) and left out of lint's input.
+    let mut all = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).map_err(|e| e.to_string())?;
+        all.extend(manifests::documents(&f.display().to_string(), &text)?);
+    }
+    let objects: Vec<&Value> = all.iter().filter(|d| kind_of(d) != "Service").collect();
+    let namespaces: BTreeSet<String> = objects
+        .iter()
+        .filter_map(|o| if kind_of(o) == "Namespace" { Some(name_of(o)) } else { namespace_of(o) })
+        .map(str::to_string)
+        .collect();
+    for ns in &namespaces {
+        ensure_namespace(s, ns).await?;
+    }
+    let t = std::time::Instant::now();
+    let chunks: Vec<PathBuf> = objects
+        .chunks(500)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let path = s.work(&format!("cluster-audit-scale-{i:03}.yaml"));
+            std::fs::write(&path, manifests::stream(chunk)).map(|_| path).map_err(|e| e.to_string())
+        })
+        .collect::<Result<_>>()?;
+    let applied: Vec<Result<()>> = futures::stream::iter(chunks.iter().map(|p| {
+        let kubectl = s.kubectl.clone();
+        let path = p.display().to_string();
+        async move {
+            kubectl
+                .ok(&["apply", "--server-side", "--field-manager=apiload-e2e", "--force-conflicts", "-f", &path], None)
+                .await
+                .map(|_| ())
+        }
+    }))
+    .buffer_unordered(3)
+    .collect()
+    .await;
+    applied.into_iter().collect::<Result<Vec<()>>>()?;
+    let node_api: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(s.admin.clone());
+    let pp = kube::api::PostParams::default();
+    futures::stream::iter(0..SCALE_NODES)
+        .map(|i| {
+            let api = node_api.clone();
+            let pp = pp.clone();
+            async move {
+                match api.create(&pp, &scale_node(i)).await {
+                    Ok(_) => Ok(()),
+                    Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+                    Err(e) => Err(format!("node {i}: {e}")),
+                }
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let load_seconds = t.elapsed().as_secs_f64();
+    let result = measure_at_scale(s, &kubeconfig, &objects).await;
+    // The Nodes go, whatever happened: the cost check counts its own.
+    let dp = kube::api::DeleteParams::default();
+    let lp = kube::api::ListParams::default().labels(&format!("{SCALE_LABEL}=true"));
+    node_api.delete_collection(&dp, &lp).await.map_err(|e| format!("deleting the scale Nodes: {e}"))?;
+    let (figures, rss_mib, wall) = result?;
+    eprintln!(
+        "e2e:      {} objects and {SCALE_NODES} Nodes loaded in {load_seconds:.0} s; apiload audit ({}): median {wall:.2} s, peak RSS median {rss_mib:.0} MiB over 5 runs; {figures}",
+        objects.len(),
+        bench_bin(s).display()
+    );
+    Ok(())
+}
+
+fn bench_bin(s: &Suite) -> PathBuf {
+    std::env::var_os("APILOAD_AUDIT_BENCH_BIN").map_or_else(|| s.args.apiload_bin.clone(), PathBuf::from)
+}
+
+/// Lint and audit agree on the corpus; then five timed audits.
+async fn measure_at_scale(s: &mut Suite, kubeconfig: &Path, objects: &[&Value]) -> Result<(String, f64, f64)> {
+    let without_secrets: Vec<&Value> = objects.iter().copied().filter(|o| kind_of(o) != "Secret").collect();
+    let lint_file = s.work("cluster-audit-scale.lint.yaml");
+    std::fs::write(&lint_file, manifests::stream(&without_secrets)).map_err(|e| e.to_string())?;
+    let linted = lint_findings(&lint(s, &lint_file).await?);
+    let profile = s.work("cluster-audit-scale-profile.yaml");
+    let profile_arg = profile.display().to_string();
+    let (run, report) = audit_json(s, kubeconfig, &["--write-cluster-profile", &profile_arg]).await?;
+    ensure!(run.code <= 1, "apiload audit exited {}:\n{}", run.code, run.stderr);
+    let audited = audit_findings_about(&report, objects);
+    if linted != audited {
+        let diff = difference(&linted, &audited);
+        std::fs::write(s.work("cluster-audit-scale-mismatches.txt"), &diff).map_err(|e| e.to_string())?;
+        return Err(format!("at scale, the audit and lint disagree (cluster-audit-scale-mismatches.txt):\n{diff}"));
+    }
+    // The cluster profile it wrote: every Node in a pool, the pools named
+    // by their GKE label, and lint takes it.
+    let text = std::fs::read_to_string(&profile).map_err(|e| format!("{profile_arg}: {e}"))?;
+    let written = manifests::documents(&profile_arg, &text)?.into_iter().next().ok_or("an empty cluster profile")?;
+    ensure!(written["nodes"] == SCALE_NODES as u64, "the profile's nodes: {}", written["nodes"]);
+    ensure!(written["kubernetesVersion"] == "1.34", "the profile's version: {}", written["kubernetesVersion"]);
+    let pools = written["nodePools"].as_array().cloned().unwrap_or_default();
+    let in_pools: u64 = pools.iter().filter_map(|p| p["nodes"].as_u64()).sum();
+    ensure!(in_pools == SCALE_NODES as u64, "{in_pools} Nodes in the profile's pools:\n{text}");
+    for name in ["general", "memory", "gpu"] {
+        ensure!(
+            pools.iter().any(|p| p["name"].as_str().is_some_and(|n| n.starts_with(name))),
+            "no pool named {name}:\n{text}"
+        );
+    }
+    let lint_path = lint_file.display().to_string();
+    let with_profile =
+        apiload(s, &["lint", "--no-config", "--cluster-profile", &profile_arg, "--format", "json", &lint_path]).await?;
+    ensure!(with_profile.code <= 1, "lint does not take the written profile:\n{}", with_profile.stderr);
+    let kc = kubeconfig.display().to_string();
+    let bin = bench_bin(s).join("apiload");
+    let mut walls = Vec::new();
+    let mut rss = Vec::new();
+    let mut note = String::new();
+    for i in 0..5 {
+        let times = s.work(&format!("cluster-audit-scale-time-{i}.txt"));
+        let out = tokio::process::Command::new("/usr/bin/time")
+            .arg("-f")
+            .arg("%e %M")
+            .arg("-o")
+            .arg(&times)
+            .arg(&bin)
+            .args(["audit", "--kubeconfig", &kc, "--no-config", "--format", "json", "--progress", "never"])
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|e| format!("/usr/bin/time {}: {e}", bin.display()))?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        ensure!(out.status.code().is_some_and(|c| c <= 1), "timed audit {i} exited {:?}:\n{stderr}", out.status.code());
+        let text = std::fs::read_to_string(&times).map_err(|e| e.to_string())?;
+        // GNU time says `Command exited with non-zero status 1` first when
+        // there are findings.
+        let line = text.lines().last().unwrap_or("");
+        let mut parts = line.split_whitespace();
+        let wall: f64 = parts.next().and_then(|x| x.parse().ok()).ok_or(format!("time: {line}"))?;
+        let kib: f64 = parts.next().and_then(|x| x.parse().ok()).ok_or(format!("time: {line}"))?;
+        walls.push(wall);
+        rss.push(kib / 1024.0);
+        note = stderr.lines().find(|l| l.starts_with("note: read")).unwrap_or("").to_string();
+    }
+    ensure!(note.contains(&format!("{SCALE_NODES} Nodes")), "the audit did not count the Nodes: {note}");
+    let (wall, rss_mib) = (median(walls.clone()), median(rss.clone()));
+    s.measured.insert(
+        "cluster_audit_at_scale".into(),
+        serde_json::json!({"objects": objects.len(), "nodes": SCALE_NODES, "findings": linted.len(),
+            "wall_seconds": walls, "peak_rss_mib": rss, "median_wall_seconds": wall, "median_peak_rss_mib": rss_mib,
+            "binary": bin.display().to_string(), "note": note}),
+    );
+    Ok((format!("{} findings agree with lint; {note}", linted.len()), rss_mib, wall))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
