@@ -67,6 +67,21 @@ fn audit() -> Audit {
             json!({"apiVersion": "v1", "kind": "ServiceAccount",
             "metadata": helm("pod-watcher", Some("monitoring"), "uid-sa")}),
         ),
+        // List and watch for every ServiceAccount: a finding about no
+        // workload, in a cluster-scoped object.
+        listed(
+            "ClusterRole",
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "everyone-reads", "uid": "uid-everyone"},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list", "watch"]}]}),
+        ),
+        listed(
+            "ClusterRoleBinding",
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": "everyone-reads", "uid": "uid-everyone-binding"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "everyone-reads"},
+            "subjects": [{"kind": "Group", "name": "system:serviceaccounts", "apiGroup": "rbac.authorization.k8s.io"}]}),
+        ),
         listed(
             "Deployment",
             json!({"apiVersion": "apps/v1", "kind": "Deployment",
@@ -93,9 +108,13 @@ fn reports_fit_the_v1alpha2_schema_and_hold_every_finding() {
         .iter()
         .map(|r| (r["kind"].as_str().unwrap(), r["metadata"]["namespace"].as_str().unwrap_or("")))
         .collect();
-    // No cluster-scoped object has a finding (the role's is the DaemonSet's),
-    // and only workloads pass: no ClusterPolicyReport.
-    assert_eq!(kinds, [("PolicyReport", "monitoring"), ("PolicyReport", "shop")]);
+    // Namespaces in order, the cluster report (the binding to every
+    // ServiceAccount) last.
+    assert_eq!(kinds, [("PolicyReport", "monitoring"), ("PolicyReport", "shop"), ("ClusterPolicyReport", "")]);
+    let cluster = &reports[2];
+    assert!(cluster.get("scope").is_none() && cluster["metadata"].get("namespace").is_none(), "{cluster}");
+    assert_eq!(cluster["results"][0]["properties"]["ruleId"], "AL106", "{cluster}");
+    assert_eq!(cluster["results"][0]["resources"][0]["kind"], "ClusterRoleBinding", "{cluster}");
     let mut findings = 0;
     for r in &reports {
         assert_eq!(r["apiVersion"], "wgpolicyk8s.io/v1alpha2");
