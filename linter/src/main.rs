@@ -1,6 +1,7 @@
 //! `apiload`: finds Kubernetes workloads whose API-server load multiplies with
 //! cluster size, before they ship.
 
+mod audit;
 mod baseline;
 mod chart;
 mod fix;
@@ -41,6 +42,8 @@ enum Command {
     Estimate(EstimateArgs),
     /// Learn what agents really call from the API server's audit log: profiles, a summary, RBAC (docs/learn.md).
     Learn(learn::LearnArgs),
+    /// Audit a running cluster: lint's findings for its live objects (docs/audit.md).
+    Audit(audit::AuditArgs),
     /// Print a rule's documentation.
     Explain {
         /// Rule id (AL101) or name (per-node-cluster-watch).
@@ -215,6 +218,7 @@ fn main() -> ExitCode {
         Command::Lint(args) => lint(args),
         Command::Estimate(args) => estimate(args),
         Command::Learn(args) => learn::run(args),
+        Command::Audit(args) => audit::run(args),
         Command::Explain { rule } => match rules::find(&rule) {
             Some(r) => {
                 print!("{}", explain(r));
@@ -449,6 +453,10 @@ fn lint(args: LintArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    if destinations.iter().any(|s| s.format == Format::Policyreport) {
+        eprintln!("error: --format policyreport is for `apiload audit`: PolicyReports describe objects in a cluster");
+        return ExitCode::from(EXIT_USAGE);
+    }
     let selection = match select::Selection::new(&args.select, &args.ignore) {
         Ok(s) => s,
         Err(errors) => {
@@ -530,6 +538,7 @@ fn lint(args: LintArgs) -> ExitCode {
         skipped: &skipped,
         warnings: &warnings,
         fingerprint: &fingerprint,
+        scope: None,
     };
     let mut write_failed = false;
     for spec in &destinations {
@@ -539,6 +548,8 @@ fn lint(args: LintArgs) -> ExitCode {
             Format::Github => render::github::render(&run),
             Format::Junit => render::junit::render(&run),
             Format::Markdown => render::markdown::render(&run),
+            // Refused above.
+            Format::Policyreport => continue,
             Format::Human => {
                 // Nothing was read: the errors above say it all.
                 if inputs.is_empty() && !read_errors.is_empty() {

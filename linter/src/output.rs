@@ -14,6 +14,8 @@ pub enum Format {
     Github,
     Junit,
     Markdown,
+    /// `apiload audit` only: PolicyReport objects.
+    Policyreport,
 }
 
 /// One report: its format and file (`None`: stdout, or `-o`).

@@ -5,6 +5,7 @@
 pub mod admission;
 pub mod bootstrap;
 pub mod chart;
+pub mod cluster_audit;
 pub mod cost;
 pub mod learn;
 pub mod live;
@@ -23,6 +24,30 @@ macro_rules! check {
 pub const ALL: &[Check] = &[
     check!("control-plane/versions-match", 60, bootstrap::versions_match),
     check!("chart/every-values-combination-server-side-applies", 600, chart::every_values_combination_applies),
+    // Before rbac: the cluster holds nothing but what these checks load, so
+    // that the audit reads what lint reads.
+    check!(
+        "cluster-audit/reports-what-lint-reports-on-the-same-manifests",
+        900,
+        cluster_audit::reports_what_lint_reports
+    ),
+    check!(
+        "cluster-audit/its-requests-keep-to-its-rate-limit-and-read-no-secret",
+        120,
+        cluster_audit::requests_keep_to_the_rate_limit_and_read_no_secret
+    ),
+    check!(
+        "cluster-audit/a-forbidden-collection-is-named-and-the-rest-audited",
+        120,
+        cluster_audit::a_forbidden_collection_is_named_and_the_rest_audited
+    ),
+    check!(
+        "cluster-audit/policy-reports-apply-and-hold-the-findings",
+        300,
+        cluster_audit::policy_reports_apply_and_hold_the_findings
+    ),
+    check!("cluster-audit/bad-connections-are-clear-errors", 120, cluster_audit::bad_connections_are_clear_errors),
+    check!("cluster-audit/at-scale-10k-objects-5000-nodes", 900, cluster_audit::at_scale),
     check!("rbac/bootstrap-policy-matches-bootstrap-txt", 120, bootstrap::bootstrap_policy_matches),
     check!("rbac/oracle-agrees-with-subject-access-reviews", 1200, rbac::oracle_agrees_with_the_authorizer),
     check!(

@@ -6,6 +6,7 @@ pub mod human;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod policyreport;
 pub mod sarif;
 
 use crate::origin::SourceMap;
@@ -109,6 +110,9 @@ pub struct Report<'a> {
     /// Paths the walk left out, and why.
     pub skipped: &'a [Skipped],
     pub fingerprint: &'a dyn Fn(&apiload_rules::Diagnostic) -> String,
+    /// What was read, when it was not files (`cluster kind-prod`): the
+    /// summary says `in cluster kind-prod` instead of `in 3 files`.
+    pub scope: Option<&'a str>,
 }
 
 impl Report<'_> {
@@ -125,7 +129,7 @@ impl Report<'_> {
             plural(self.count(Severity::Error), "error", "errors"),
             plural(self.count(Severity::Warning), "warning", "warnings"),
             plural(self.count(Severity::Info), "info", "infos"),
-            plural(c.files, "file", "files"),
+            self.scope.map_or_else(|| plural(c.files, "file", "files"), str::to_string),
             plural(c.objects, "object", "objects"),
             plural(c.workloads, "workload", "workloads"),
         );
