@@ -187,12 +187,28 @@ impl Fake {
     }
 }
 
-/// A scratch folder for one test, removed first if it exists.
-pub fn scratch(name: &str) -> PathBuf {
+/// A scratch folder for one test, removed first if it exists and again when
+/// the test is done with it.
+pub fn scratch(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("apiload-cluster-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
+}
+
+pub struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A kubeconfig for `server` with a token user, or a client certificate.

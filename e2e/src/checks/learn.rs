@@ -335,6 +335,10 @@ pub async fn suggested_rbac_covers_what_was_seen(s: &mut Suite) -> Result<()> {
     }
     let _ = s.kubectl.run(&["delete", "clusterrole", "e2e-learn-agents", "--ignore-not-found"], None).await;
     let _ = s.kubectl.run(&["delete", "flowschema", "e2e-learn-agents", "--ignore-not-found"], None).await;
-    let _ = s.kubectl.run(&["delete", "namespace", NAMESPACE, "--wait=false"], None).await;
+    // Waited for: the cluster audit that follows reads the whole cluster.
+    // The copies' Pods are bound to Nodes and no kubelet confirms their
+    // graceful deletion, so they go at once or the namespace never does.
+    s.kubectl.ok(&["delete", "pods", "--all", "-n", NAMESPACE, "--grace-period=0", "--force"], None).await?;
+    s.kubectl.ok(&["delete", "namespace", NAMESPACE, "--wait=true", "--timeout=120s"], None).await?;
     Ok(())
 }

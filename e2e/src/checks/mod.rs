@@ -23,6 +23,10 @@ macro_rules! check {
 
 pub const ALL: &[Check] = &[
     check!("control-plane/versions-match", 60, bootstrap::versions_match),
+    // First, while no webhook is registered (it would deny the risky agents
+    // this check runs on purpose) and no binding of a later check grants its
+    // ServiceAccounts anything; it removes what it made before the next one.
+    check!("learn/suggested-rbac-covers-what-was-seen", 240, learn::suggested_rbac_covers_what_was_seen),
     check!("chart/every-values-combination-server-side-applies", 600, chart::every_values_combination_applies),
     // Before rbac: the cluster holds nothing but what these checks load, so
     // that the audit reads what lint reads.
@@ -93,7 +97,6 @@ pub const ALL: &[Check] = &[
     ),
     check!("live/the-webhooks-requests-in-the-audit-log", 60, live::webhook_requests_in_the_audit_log),
     check!("audit/recorded-clients-match-testdata", 180, record::recorded_clients_match_testdata),
-    check!("learn/suggested-rbac-covers-what-was-seen", 240, learn::suggested_rbac_covers_what_was_seen),
     check!("cost/measured-against-the-model", 1500, cost::measured_against_the_model),
 ];
 
