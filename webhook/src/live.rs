@@ -91,8 +91,11 @@ pub async fn client(kubeconfig: Option<&Path>, qps: f64, burst: u32) -> Result<k
     if !(qps > 0.0 && qps.is_finite()) || burst == 0 {
         return Err("--kube-api-qps and --kube-api-burst must be positive".into());
     }
-    // `burst` requests per `burst / qps` seconds: `qps` on average, `burst` at once.
-    let limit = tower::limit::RateLimitLayer::new(u64::from(burst), Duration::from_secs_f64(f64::from(burst) / qps));
+    // A token bucket, as client-go's QPS and Burst: over any T seconds at most
+    // `burst + qps·T` requests (tower's RateLimit is a fixed window, which
+    // lets `2·burst` out at once; the end-to-end check of the webhook's
+    // requests in the audit log caught it).
+    let limit = apiload_cluster::rate::RateLimitLayer(apiload_cluster::rate::RateLimit::new(qps, burst));
     let builder = kube::client::ClientBuilder::try_from(config).map_err(|e| format!("kube client: {e}"))?;
     Ok(builder.with_layer(&limit).build())
 }
