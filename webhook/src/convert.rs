@@ -6,28 +6,11 @@
 
 use apiload_rules::object::objects_from_document;
 use apiload_rules::{Object, SourceId};
-use apiload_yaml::{Entry, Node, Span, Value};
 use serde_json::Value as Json;
 
-/// The tree of a JSON value. serde_json bounds the depth it parses (128).
-pub fn node(json: &Json) -> Node {
-    let value = match json {
-        Json::Null => Value::Null,
-        Json::Bool(b) => Value::Bool(*b),
-        Json::Number(n) => match n.as_i64() {
-            Some(i) => Value::Int(i),
-            None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        Json::String(s) => Value::Str(s.as_str().into()),
-        Json::Array(items) => Value::Seq(items.iter().map(node).collect()),
-        Json::Object(map) => Value::Map(
-            map.iter()
-                .map(|(k, v)| Entry { key: k.as_str().into(), key_span: Span::default(), value: node(v) })
-                .collect(),
-        ),
-    };
-    Node::new(value, Span::default())
-}
+/// The tree of a JSON value (serde_json bounds the depth it parses, 128):
+/// the same conversion `apiload audit` makes of what it lists.
+pub use apiload_cluster::json::node;
 
 /// Drops what no analysis reads.
 pub fn trim(json: &mut Json) {
