@@ -5,7 +5,7 @@
 //! `policyreport` (docs/audit.md).
 
 use crate::output::{self, Color, Format, Spec};
-use crate::{EXIT_FINDINGS, EXIT_USAGE, FailOn, baseline, render, select};
+use crate::{EXIT_FINDINGS, EXIT_USAGE, FailOn, baseline, render};
 use apiload::setup;
 use apiload_cluster::client::{self, Connect};
 use apiload_cluster::snapshot::{self, Progress, ReadOptions};
@@ -207,22 +207,11 @@ pub fn describe(snap: &snapshot::Snapshot) -> String {
 }
 
 pub fn run(args: AuditArgs) -> ExitCode {
-    let destinations = match output::destinations(&args.format, args.output.as_deref()) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    let selection = match select::Selection::new(&args.select, &args.ignore) {
-        Ok(s) => s,
-        Err(errors) => {
-            for e in errors {
-                eprintln!("error: {e}");
-            }
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
+    let (destinations, selection) =
+        match crate::reports_and_selection(&args.format, args.output.as_deref(), &args.select, &args.ignore) {
+            Ok(r) => r,
+            Err(code) => return code,
+        };
     let mut sources = Sources::new();
     let request = setup::Request {
         config: args.config.as_deref(),

@@ -445,27 +445,37 @@ fn fix_files(
     analyze(&args.input, args.report_unused_exemptions, observed).map(|a| (a, fixes, touched.len()))
 }
 
-fn lint(args: LintArgs) -> ExitCode {
-    let destinations = match output::destinations(&args.format, args.output.as_deref()) {
-        Ok(d) => d,
-        Err(e) => {
+/// The reports to write and the rules to report, from the flags `lint` and
+/// `audit` share; a usage error is printed and ends the run.
+fn reports_and_selection(
+    format: &[output::Spec],
+    output: Option<&std::path::Path>,
+    select: &[String],
+    ignore: &[String],
+) -> Result<(Vec<output::Spec>, select::Selection), ExitCode> {
+    let destinations = output::destinations(format, output).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_USAGE)
+    })?;
+    let selection = select::Selection::new(select, ignore).map_err(|errors| {
+        for e in errors {
             eprintln!("error: {e}");
-            return ExitCode::from(EXIT_USAGE);
         }
-    };
+        ExitCode::from(EXIT_USAGE)
+    })?;
+    Ok((destinations, selection))
+}
+
+fn lint(args: LintArgs) -> ExitCode {
+    let (destinations, selection) =
+        match reports_and_selection(&args.format, args.output.as_deref(), &args.select, &args.ignore) {
+            Ok(r) => r,
+            Err(code) => return code,
+        };
     if destinations.iter().any(|s| s.format == Format::Policyreport) {
         eprintln!("error: --format policyreport is for `apiload audit`: PolicyReports describe objects in a cluster");
         return ExitCode::from(EXIT_USAGE);
     }
-    let selection = match select::Selection::new(&args.select, &args.ignore) {
-        Ok(s) => s,
-        Err(errors) => {
-            for e in errors {
-                eprintln!("error: {e}");
-            }
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
     let Ok(observed) = learn::observe(&args.input, args.quiet) else { return ExitCode::from(EXIT_USAGE) };
     let analysis = if args.fix {
         match fix_files(&args, &selection, observed.as_ref()) {

@@ -732,17 +732,7 @@ pub async fn at_scale(s: &mut Suite) -> Result<()> {
         return Err(format!("{}../shared is absent: no generated corpus", crate::checks::SKIP));
     };
     let kubeconfig = auditor(s).await?;
-    let generator = shared.join("tools/gen-scale-corpus.py");
-    let corpus = s.work("cluster-audit-scale-corpus");
-    let _ = std::fs::remove_dir_all(&corpus);
-    let out = tokio::process::Command::new("python3")
-        .arg(&generator)
-        .args(["--objects", "10000", "--files", "40", "--seed", "17", "--out"])
-        .arg(&corpus)
-        .output()
-        .await
-        .map_err(|e| format!("{}: {e}", generator.display()))?;
-    ensure!(out.status.success(), "{} failed: {}", generator.display(), String::from_utf8_lossy(&out.stderr));
+    let corpus = super::scale_corpus(s, &shared).await?;
     let mut files: Vec<PathBuf> =
         std::fs::read_dir(&corpus).map_err(|e| e.to_string())?.flatten().map(|e| e.path()).collect();
     files.retain(|p| p.extension().is_some_and(|x| x == "yaml"));

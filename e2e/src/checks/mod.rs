@@ -109,3 +109,24 @@ pub const KNOWN_FAILURES: &[(&str, &str)] = &[];
 /// A check's way of saying it could not run here (a missing ../shared):
 /// counted as skipped, not failed.
 pub const SKIP: &str = "skip: ";
+
+/// The generated corpus the RBAC oracle and the cluster audit at scale load
+/// (`gen-scale-corpus.py --objects 10000 --files 40 --seed 17`), generated
+/// once per run into `scale-corpus`.
+pub async fn scale_corpus(s: &crate::Suite, shared: &std::path::Path) -> crate::Result<std::path::PathBuf> {
+    let corpus = s.work("scale-corpus");
+    if corpus.join("ground-truth.json").is_file() {
+        return Ok(corpus);
+    }
+    let _ = std::fs::remove_dir_all(&corpus);
+    let generator = shared.join("tools/gen-scale-corpus.py");
+    let out = tokio::process::Command::new("python3")
+        .arg(&generator)
+        .args(["--objects", "10000", "--files", "40", "--seed", "17", "--out"])
+        .arg(&corpus)
+        .output()
+        .await
+        .map_err(|e| format!("{}: {e}", generator.display()))?;
+    crate::ensure!(out.status.success(), "{} failed: {}", generator.display(), String::from_utf8_lossy(&out.stderr));
+    Ok(corpus)
+}

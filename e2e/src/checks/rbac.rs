@@ -384,17 +384,7 @@ pub async fn oracle_agrees_with_the_authorizer(s: &mut Suite) -> Result<()> {
     let Some(shared) = s.shared.clone() else {
         return Err(format!("{SKIP}../shared is absent: no corpus to load"));
     };
-    let generator = shared.join("tools/gen-scale-corpus.py");
-    let corpus = s.work("scale-corpus");
-    let _ = std::fs::remove_dir_all(&corpus);
-    let out = tokio::process::Command::new("python3")
-        .arg(&generator)
-        .args(["--objects", "10000", "--files", "40", "--seed", "17", "--out"])
-        .arg(&corpus)
-        .output()
-        .await
-        .map_err(|e| format!("{}: {e}", generator.display()))?;
-    ensure!(out.status.success(), "{} failed: {}", generator.display(), String::from_utf8_lossy(&out.stderr));
+    let corpus = super::scale_corpus(s, &shared).await?;
 
     // The files, as the engine reads them and as kubectl will apply them.
     let mut texts = Vec::new();
