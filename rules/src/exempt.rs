@@ -112,7 +112,7 @@ fn labels(obj: &Object) -> Vec<(Box<str>, Box<str>)> {
         .and_then(|l| l.as_map())
         .unwrap_or(&[])
         .iter()
-        .filter_map(|e| e.value.as_str().map(|v| (e.key.clone(), v.into())))
+        .filter_map(|e| e.value.as_str().map(|v| (e.key.as_str().into(), v.into())))
         .collect()
 }
 

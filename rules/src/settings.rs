@@ -101,7 +101,7 @@ impl Settings {
                         // `off` is a YAML 1.1 boolean: false.
                         let setting = match &r.value.value {
                             Value::Bool(false) => RuleSetting::Off,
-                            Value::Str(x) if x.as_ref() == "off" => RuleSetting::Off,
+                            Value::Str(x) if x.as_str() == "off" => RuleSetting::Off,
                             Value::Str(x) => match Severity::parse(x) {
                                 Some(sev) => RuleSetting::Severity(sev),
                                 None => return err(r.value.span, "a rule setting must be off, info, warning or error"),
@@ -215,7 +215,7 @@ fn object_selector(node: &Node) -> R<ObjectSelector> {
             "labels" => {
                 for l in map(v, "`labels`")? {
                     let value = l.value.scalar_text().map(|t| t.into_owned()).unwrap_or_default();
-                    s.labels.match_labels.push((l.key.clone(), value.into()));
+                    s.labels.match_labels.push((l.key.as_str().into(), value.into()));
                 }
             }
             "labelSelector" => {
@@ -224,7 +224,7 @@ fn object_selector(node: &Node) -> R<ObjectSelector> {
                         "matchLabels" => {
                             for m in map(&l.value, "`matchLabels`")? {
                                 let value = m.value.scalar_text().map(|t| t.into_owned()).unwrap_or_default();
-                                s.labels.match_labels.push((m.key.clone(), value.into()));
+                                s.labels.match_labels.push((m.key.as_str().into(), value.into()));
                             }
                         }
                         "matchExpressions" => {

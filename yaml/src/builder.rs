@@ -12,7 +12,7 @@
 
 use crate::Limits;
 use crate::error::{LoadError, LoadErrorKind};
-use crate::node::{Entry, Node, Value};
+use crate::node::{CompactString, Entry, Node, Value};
 use crate::scalar::{resolve_plain, resolve_tagged};
 use crate::span::Span;
 use saphyr_parser::{Event, Marker, Parser, ScalarStyle};
@@ -86,7 +86,7 @@ enum Frame {
         /// Values of `<<` merge keys, applied when the mapping closes.
         merges: Vec<Node>,
         /// Keys and their spans, built once the mapping grows past a few entries.
-        index: Option<HashMap<Box<str>, Span>>,
+        index: Option<HashMap<CompactString, Span>>,
         start: u32,
         anchor: usize,
         nodes_before: usize,
@@ -96,7 +96,7 @@ enum Frame {
 }
 
 enum PendingKey {
-    Key(Box<str>, Span),
+    Key(CompactString, Span),
     Merge,
 }
 
@@ -299,7 +299,7 @@ impl Builder<'_> {
             Event::SequenceEnd => match self.stack.pop() {
                 Some(Frame::Seq { first, start, anchor, nodes_before, bytes_before, height }) => {
                     let items: Vec<Node> = self.items.drain(first..).collect();
-                    let node = Node::new(Value::Seq(items), Span::new(start, span.end.max(start)));
+                    let node = Node::new(Value::Seq(items.into_boxed_slice()), Span::new(start, span.end.max(start)));
                     self.finish_collection(node, anchor, nodes_before, bytes_before, height + 1)
                 }
                 _ => Err(LoadError::new(LoadErrorKind::Syntax, span, "unbalanced sequence end")),
@@ -321,7 +321,7 @@ impl Builder<'_> {
                     }
                     apply_merges(&mut self.entries, first, &mut index, merges)?;
                     let entries: Vec<Entry> = self.entries.drain(first..).collect();
-                    let node = Node::new(Value::Map(entries), Span::new(start, span.end.max(start)));
+                    let node = Node::new(Value::Map(entries.into_boxed_slice()), Span::new(start, span.end.max(start)));
                     self.finish_collection(node, anchor, nodes_before, bytes_before, height + 1)
                 }
                 _ => Err(LoadError::new(LoadErrorKind::Syntax, span, "unbalanced mapping end")),
@@ -439,7 +439,7 @@ impl Builder<'_> {
 /// Adds the key of the entry just pushed to the index, building the index
 /// once the mapping has more than [`INDEX_AFTER`] entries, so that finding a
 /// key stays cheap however large the mapping grows (merges included).
-fn index_last(entries: &[Entry], index: &mut Option<HashMap<Box<str>, Span>>) {
+fn index_last(entries: &[Entry], index: &mut Option<HashMap<CompactString, Span>>) {
     match index {
         Some(map) => {
             if let Some(e) = entries.last() {
@@ -453,7 +453,7 @@ fn index_last(entries: &[Entry], index: &mut Option<HashMap<Box<str>, Span>>) {
     }
 }
 
-fn find_key(entries: &[Entry], index: &Option<HashMap<Box<str>, Span>>, key: &str) -> Option<Span> {
+fn find_key(entries: &[Entry], index: &Option<HashMap<CompactString, Span>>, key: &str) -> Option<Span> {
     match index {
         Some(map) => map.get(key).copied(),
         None => entries.iter().find(|e| &*e.key == key).map(|e| e.key_span),
@@ -462,7 +462,7 @@ fn find_key(entries: &[Entry], index: &Option<HashMap<Box<str>, Span>>, key: &st
 
 /// The string a scalar key becomes when YAML turns into JSON (a string
 /// key's own text, moved rather than copied).
-fn key_text(node: Node) -> Result<Box<str>, LoadError> {
+fn key_text(node: Node) -> Result<CompactString, LoadError> {
     match node.value {
         Value::Str(s) => Ok(s),
         Value::Null => Ok("null".into()),
@@ -481,7 +481,7 @@ fn key_text(node: Node) -> Result<Box<str>, LoadError> {
 fn apply_merges(
     entries: &mut Vec<Entry>,
     first: usize,
-    index: &mut Option<HashMap<Box<str>, Span>>,
+    index: &mut Option<HashMap<CompactString, Span>>,
     merges: Vec<Node>,
 ) -> Result<(), LoadError> {
     let mut sources = Vec::new();

@@ -18,7 +18,7 @@ mod span;
 mod split;
 
 pub use error::{LoadError, LoadErrorKind};
-pub use node::{Entry, Node, PathSegment, Value, write_json_string};
+pub use node::{CompactString, Entry, Node, PathSegment, Value, write_json_string};
 pub use scalar::resolve_plain;
 pub use span::{ColumnUnit, LineCol, LineIndex, Span};
 

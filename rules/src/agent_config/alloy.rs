@@ -205,7 +205,7 @@ impl<'a> Parser<'a> {
                     self.pos += 1;
                 }
             }
-            Node::new(Value::Seq(items), whole)
+            Node::new(Value::Seq(items.into()), whole)
         } else if text.starts_with('{') && text.ends_with('}') && self.balanced_at(start, start + text.len()) {
             self.pos += 1;
             let mut entries = Vec::new();
@@ -232,7 +232,7 @@ impl<'a> Parser<'a> {
                     self.pos += 1;
                 }
             }
-            Node::new(Value::Map(entries), whole)
+            Node::new(Value::Map(entries.into()), whole)
         } else {
             self.pos = end;
             literal(text, whole)

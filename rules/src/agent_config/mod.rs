@@ -107,7 +107,7 @@ pub fn parse(format: Format, text: &str) -> Result<Node, ConfigError> {
 fn yaml(text: &str) -> Result<Node, ConfigError> {
     let mut docs = apiload_yaml::load_str(text, &Limits::default());
     if docs.is_empty() {
-        return Ok(Node::new(Value::Map(Vec::new()), Span::point(0)));
+        return Ok(Node::new(Value::Map(Box::default()), Span::point(0)));
     }
     match docs.remove(0) {
         Ok(doc) => Ok(doc.root),
@@ -149,19 +149,23 @@ fn insert_path(entries: &mut Vec<Entry>, parts: &[&str], key_span: Span, value: 
         }
     };
     if let Value::Map(inner) = &mut entries[idx].value.value {
-        insert_path(inner, rest, key_span, value);
+        let mut grown = std::mem::take(inner).into_vec();
+        insert_path(&mut grown, rest, key_span, value);
+        *inner = grown.into_boxed_slice();
     }
 }
 
 fn merge_into(target: &mut Node, value: Node) {
     match (&mut target.value, value.value) {
         (Value::Map(a), Value::Map(b)) => {
+            let mut merged = std::mem::take(a).into_vec();
             for e in b {
-                match a.iter_mut().find(|x| x.key == e.key) {
+                match merged.iter_mut().find(|x| x.key == e.key) {
                     Some(x) => merge_into(&mut x.value, e.value),
-                    None => a.push(e),
+                    None => merged.push(e),
                 }
             }
+            *a = merged.into_boxed_slice();
         }
         (_, v) => target.value = v,
     }
@@ -225,11 +229,11 @@ pub(crate) fn string(s: &str, span: Span) -> Node {
 }
 
 pub(crate) fn map(entries: Vec<Entry>, span: Span) -> Node {
-    Node::new(Value::Map(entries), span)
+    Node::new(Value::Map(entries.into_boxed_slice()), span)
 }
 
 pub(crate) fn seq(items: Vec<Node>, span: Span) -> Node {
-    Node::new(Value::Seq(items), span)
+    Node::new(Value::Seq(items.into_boxed_slice()), span)
 }
 
 pub(crate) fn entry(key: &str, key_span: Span, value: Node) -> Entry {
@@ -251,7 +255,9 @@ pub(crate) fn push_to_list(entries: &mut Vec<Entry>, key: &str, key_span: Span, 
         && let Value::Seq(items) = &mut e.value.value
     {
         e.value.span = e.value.span.cover(node.span);
-        items.push(node);
+        let mut grown = std::mem::take(items).into_vec();
+        grown.push(node);
+        *items = grown.into_boxed_slice();
         return;
     }
     let s = node.span;
