@@ -142,11 +142,16 @@ def certificates(d):
 
 
 def start(crt, key, state, log_path):
+    return start_with(crt, key, [state], log_path)
+
+
+def start_with(crt, key, states, log_path):
     """Starts the webhook with its logs in a file (a pipe nobody reads would block it)."""
     log = open(log_path, "w")
+    state_args = [a for s in states for a in ("--cluster-state", s)]
     proc = subprocess.Popen([BINARY, "--tls-cert-file", crt, "--tls-private-key-file", key,
                              "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-                             "--cluster-state", state, "--mode", "enforce"],
+                             *state_args, "--mode", "enforce"],
                             stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, "RUST_LOG": "warn,apiload_webhook::run=info"})
     deadline = time.time() + 120
@@ -167,9 +172,13 @@ def start(crt, key, state, log_path):
 
 
 def vm(pid, field):
+    return vm_kib(pid, field) // 1024  # MiB
+
+
+def vm_kib(pid, field):
     for line in open(f"/proc/{pid}/status"):
         if line.startswith(field + ":"):
-            return int(line.split()[1]) // 1024  # MiB
+            return int(line.split()[1])
     return 0
 
 

@@ -261,7 +261,7 @@ pub fn fan_out(inv: &Inventory, autoscalers: &Autoscalers, w: &Workload, obj: &O
             if let Some(hpa) = inv.hpa_for(obj.ns(), &obj.kind, &obj.name) {
                 return replicated(hpa.max_replicas.max(0) as u64, FanOutBasis::Hpa(hpa.max_location));
             }
-            let key = (Box::from(obj.ns()), obj.kind.to_ascii_lowercase(), obj.name.clone());
+            let key = (Box::from(obj.ns()), obj.kind.as_str().to_ascii_lowercase(), Box::from(obj.name.as_str()));
             if let Some(a) = autoscalers.get(&key)
                 && let Some((params, location)) = &a.params
             {

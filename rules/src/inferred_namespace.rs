@@ -8,7 +8,7 @@
 use crate::diagnostic::{Category, Diagnostic, RuleInfo, Severity, Stage};
 use crate::object::Object;
 use crate::source::SourceId;
-use apiload_yaml::Node;
+use apiload_yaml::{CompactString, Node};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub static RULE: RuleInfo = RuleInfo {
@@ -52,7 +52,7 @@ pub fn infer(objects: &mut [Object], default_namespace: &str, diagnostics: &mut 
     for o in objects.iter().filter(|o| o.namespace_defaulted) {
         let accounts = used.entry(o.source).or_default();
         if &*o.kind == "ServiceAccount" {
-            accounts.insert(o.name.clone());
+            accounts.insert(o.name.as_str().into());
         } else if let Some(sa) = service_account_of(o) {
             accounts.insert(sa);
         }
@@ -68,7 +68,7 @@ pub fn infer(objects: &mut [Object], default_namespace: &str, diagnostics: &mut 
                 let one: Box<str> = (*one).clone();
                 let moved = objects.iter().filter(|o| o.source == source && o.namespace_defaulted).count();
                 for o in objects.iter_mut().filter(|o| o.source == source && o.namespace_defaulted) {
-                    o.namespace = Some(one.clone());
+                    o.namespace = Some(CompactString::from(&*one));
                     o.namespace_defaulted = false; // settled
                 }
                 diagnostics.push(Diagnostic::new(

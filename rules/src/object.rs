@@ -5,17 +5,17 @@ use crate::fields::Fields;
 use crate::input;
 use crate::source::SpanError;
 use crate::source::{Location, SourceId};
-use apiload_yaml::{Node, Span, Value};
+use apiload_yaml::{CompactString, Node, Span, Value};
 
 /// One object of the input.
 #[derive(Clone, Debug)]
 pub struct Object {
     pub source: SourceId,
-    pub api_version: Box<str>,
-    pub kind: Box<str>,
-    pub name: Box<str>,
+    pub api_version: CompactString,
+    pub kind: CompactString,
+    pub name: CompactString,
     /// `None` for cluster-scoped kinds; otherwise the object's namespace or the default one.
-    pub namespace: Option<Box<str>>,
+    pub namespace: Option<CompactString>,
     /// True when the object names no namespace and got the default one
     /// (`helm template` output often names none).
     pub namespace_defaulted: bool,

@@ -378,8 +378,8 @@ pub(crate) fn parse_role(obj: &Object) -> FieldResult<RoleDef> {
     };
     Ok(RoleDef {
         kind,
-        namespace: obj.namespace.clone(),
-        name: obj.name.clone(),
+        namespace: obj.namespace.as_deref().map(Into::into),
+        name: obj.name.as_str().into(),
         labels: parse_labels(&f)?,
         rules,
         aggregation,
@@ -429,8 +429,8 @@ pub(crate) fn parse_binding(obj: &Object) -> FieldResult<BindingDef> {
     }
     Ok(BindingDef {
         kind,
-        namespace: if kind == RoleKind::Role { obj.namespace.clone() } else { None },
-        name: obj.name.clone(),
+        namespace: if kind == RoleKind::Role { obj.namespace.as_deref().map(Into::into) } else { None },
+        name: obj.name.as_str().into(),
         role_kind,
         role_name: role_name.into(),
         role_ref: Some(obj.loc(role_ref.node.span)),

@@ -5,14 +5,15 @@
 use crate::object::Object;
 use crate::rbac::{self, LabelSelector, Principal, RoleKind};
 use crate::workload::{Workload, controlling_owner};
+use apiload_yaml::CompactString;
 use std::collections::{HashMap, HashSet};
 
 /// Names one object of the cluster. `namespace` is empty for cluster-scoped kinds.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectKey {
-    pub kind: Box<str>,
-    pub namespace: Box<str>,
-    pub name: Box<str>,
+    pub kind: CompactString,
+    pub namespace: CompactString,
+    pub name: CompactString,
 }
 
 impl ObjectKey {
@@ -108,7 +109,7 @@ pub(crate) type AutoscaledKey = (Box<str>, String, Box<str>);
 
 /// The key an autoscaler would name `key` by.
 pub(crate) fn autoscaled_key(key: &ObjectKey) -> AutoscaledKey {
-    (key.namespace.clone(), key.kind.to_ascii_lowercase(), key.name.clone())
+    (key.namespace.as_str().into(), key.kind.as_str().to_ascii_lowercase(), key.name.as_str().into())
 }
 
 fn index_add<K: std::hash::Hash + Eq>(index: &mut Index<K>, k: K, v: &ObjectKey) {
