@@ -310,6 +310,66 @@ async fn read_collection(lister: &Lister<'_>, k: &'static AnalyzedKind, plan: Pl
     Ok(read)
 }
 
+/// What [`held`] kept of objects another reader already holds.
+#[derive(Debug, Default)]
+pub struct Held {
+    /// Sorted as [`Snapshot::objects`]; no ConfigMap or Secret.
+    pub objects: Vec<Listed>,
+    /// Left out because a controller owns them.
+    pub owned: usize,
+    /// Left out as the API server's bootstrap policy.
+    pub bootstrap: usize,
+}
+
+/// Objects a front end already holds (the webhook's watches: JSON with
+/// `apiVersion` and `kind`), kept as [`read`] keeps what it lists: the same
+/// kinds, the same owned objects and bootstrap policy left out, the same
+/// text. ConfigMaps and Secrets are left out: an audit reads the ConfigMaps
+/// the workloads read itself ([`config_maps_read`]), and never a Secret.
+pub fn held(items: impl IntoIterator<Item = Value>) -> Held {
+    let mut out = Held::default();
+    for item in items {
+        let Some(k) = json::str_at(&item, "/kind").and_then(apiload_rules::kube::kinds::analyzed) else { continue };
+        let Some(plan) = plan(k) else { continue };
+        let left_out = match plan {
+            Plan::OwnedFirst => owned_by_controller(k.kind, &k.api_version(), &item),
+            Plan::Apf => bootstrap_apf(&item),
+            Plan::Rbac => bootstrap_rbac(k.kind, &item),
+            Plan::Whole => false,
+        };
+        match (left_out, plan) {
+            (true, Plan::OwnedFirst) => out.owned += 1,
+            (true, _) => out.bootstrap += 1,
+            (false, _) => out.objects.extend(listed(k, item)),
+        }
+    }
+    out.objects.sort_by_key(sort_key);
+    out
+}
+
+/// Reads the ConfigMaps among `wanted` one GET each (for an identity that
+/// may `get` ConfigMaps but not list them: the webhook's). A 403 on one
+/// costs only that one, and is returned beside the rest.
+pub async fn read_config_maps_by_get(
+    lister: &Lister<'_>,
+    wanted: &BTreeSet<(String, String)>,
+) -> Result<(Vec<Listed>, Vec<ClusterError>), ClusterError> {
+    let k = apiload_rules::kube::kinds::analyzed("ConfigMap").expect("the engine reads ConfigMaps");
+    let ar = api_resource(k);
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for (ns, name) in wanted {
+        match lister.get(&ar, Some(ns), name).await {
+            Ok(Some(item)) => out.extend(listed(k, item)),
+            Ok(None) => {}
+            Err(e) if !e.is_fatal() => problems.push(e),
+            Err(e) => return Err(e),
+        }
+    }
+    out.sort_by_key(sort_key);
+    Ok((out, problems))
+}
+
 /// The ConfigMaps the workloads among `objects` read: mounted, in their
 /// environment, the parameters of a cluster-proportional-autoscaler, or
 /// read by name by the agent a profile recognises. `(namespace, name)`.
