@@ -174,6 +174,7 @@ REJECTED = [
     ("a negative preStop sleep", {"shutdown": {"preStopSeconds": -1}}),
     ("an audit interval the webhook cannot parse", {"audit": {"enabled": True, "interval": "10 minutes"}}),
     ("an audit without an interval", {"audit": {"enabled": True, "interval": ""}}),
+    ("an audit interval of zero", {"audit": {"enabled": True, "interval": "0s"}}),
 ]
 
 

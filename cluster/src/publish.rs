@@ -45,7 +45,8 @@ pub struct Published {
     /// Reports that could not be written or deleted (403 on one namespace);
     /// the others were.
     pub problems: Vec<ClusterError>,
-    /// Requests sent.
+    /// Requests through the connection's rate limit meanwhile (a client
+    /// shared with watches counts theirs too).
     pub requests: u64,
 }
 
