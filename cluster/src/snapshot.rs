@@ -556,3 +556,36 @@ pub async fn read(
     snap.requests = conn.limit.sent() - sent_before;
     Ok(snap)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn held_objects_are_kept_as_a_read_keeps_what_it_lists() {
+        let owner =
+            json!([{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "u1", "controller": true}]);
+        let items = vec![
+            json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web-1", "namespace": "a", "ownerReferences": owner}}),
+            json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "bare", "namespace": "a"}}),
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "a", "managedFields": [{}]},
+                   "status": {"replicas": 2}}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                   "metadata": {"name": "view", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
+                                "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"}}}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "mine"}}),
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "a"}}),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "a"}}),
+            json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}),
+        ];
+        let held = held(items);
+        assert_eq!((held.owned, held.bootstrap), (1, 1));
+        let kept: Vec<String> = held.objects.iter().map(Listed::source_name).collect();
+        // Sorted as a read sorts them: namespace, then the engine's kind order.
+        assert_eq!(kept, ["<cluster>/ClusterRole/mine", "<cluster>/a/Deployment/web", "<cluster>/a/ReplicaSet/bare"]);
+        let web = &held.objects[1];
+        assert!(!web.text.contains("managedFields") && !web.text.contains("status"), "trimmed as listed: {}", web.text);
+        assert_eq!(web.api_version, "apps/v1");
+    }
+}

@@ -274,6 +274,34 @@ fn one_forbidden_namespace_costs_only_its_report() {
 }
 
 #[test]
+fn a_forbidden_config_map_is_named_and_its_agent_judged_without_it() {
+    let dir = TempDir::new("audit-cm");
+    bounded(60, async move {
+        let api = FakeApiServer::start().await;
+        for cm in fixtures("state/otel-config.yaml") {
+            api.apply("ConfigMap", cm);
+        }
+        api.set_config_maps_forbidden(true);
+        let app = ready_app(state());
+        let auditor = auditor_of(&api, app.clone(), &dir).await;
+        let s = done(auditor.run_once().await);
+        assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
+        assert!(
+            s.problems[0].contains("configmaps monitoring/otel-agent") && s.problems[0].contains("403"),
+            "{:?}",
+            s.problems
+        );
+        // Judged as apiload audit judges an agent whose configuration it cannot read.
+        let got = results(&api);
+        assert!(
+            got.iter().any(|(rule, _, w)| rule == "agent-config-unreadable" && w == "DaemonSet monitoring/otel-agent"),
+            "{got:?}"
+        );
+        assert!(app.metrics.render(&app.cluster).contains("apiload_audit_runs_total{result=\"partial\"} 1"));
+    });
+}
+
+#[test]
 fn a_server_down_or_hanging_is_a_failed_run_within_the_deadline() {
     let dir = TempDir::new("audit-down");
     bounded(60, async move {

@@ -10,7 +10,7 @@
 //!
 //! Faults ([`ReportFault`]) for the scheduled audit's error paths: 403 on
 //! every report request or on one namespace's writes, the CRDs not
-//! installed (404), and report requests that hang. The real API server
+//! installed (404), and report requests that hang; and 403 on ConfigMap GETs. The real API server
 //! shows the first three too (the end-to-end suite runs against it); a
 //! server that accepts the connection and never answers, on demand and
 //! for reports only, it cannot.
@@ -83,6 +83,8 @@ struct World {
     /// (plural, namespace or "", name) → the stored report.
     reports: BTreeMap<(String, String, String), Value>,
     report_fault: Option<ReportFault>,
+    /// GETs of ConfigMaps answer 403.
+    config_maps_forbidden: bool,
 }
 
 #[derive(Clone)]
@@ -221,6 +223,10 @@ impl FakeApiServer {
     /// Stores a report as another writer would (no request recorded).
     pub fn put_report(&self, plural: &str, namespace: &str, name: &str, report: Value) {
         self.world.lock().unwrap().reports.insert((plural.into(), namespace.into(), name.into()), report);
+    }
+
+    pub fn set_config_maps_forbidden(&self, forbidden: bool) {
+        self.world.lock().unwrap().config_maps_forbidden = forbidden;
     }
 
     pub fn set_report_fault(&self, fault: Option<ReportFault>) {
@@ -406,6 +412,12 @@ async fn handle(State(world): State<Arc<Mutex<World>>>, req: Request) -> Respons
         let parts: Vec<&str> = rest.split('/').collect();
         if let [ns, "configmaps", name] = parts.as_slice() {
             let w = world.lock().unwrap();
+            if w.config_maps_forbidden {
+                return json_response(
+                    StatusCode::FORBIDDEN,
+                    &status(403, "Forbidden", &format!("configmaps \"{name}\" is forbidden")),
+                );
+            }
             let c = &w.collections["/api/v1/configmaps"];
             return match c.objects.get(&(ns.to_string(), name.to_string())) {
                 Some(o) => json_response(StatusCode::OK, o),
