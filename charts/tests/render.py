@@ -79,6 +79,7 @@ CASES += [
             "shutdown": {"preStopSeconds": 15, "graceSeconds": 30},
             "nodes": 3000,
             "kubeAPI": {"qps": 50, "burst": 100},
+            "audit": {"enabled": True, "interval": "15m"},
             "replicaCount": 3,
             "image": {
                 "repository": "registry.example.com/apiload/apiload-webhook",
@@ -137,6 +138,8 @@ CASES += [
             "extraVolumeMounts": [{"name": "profiles", "mountPath": "/etc/apiload/profiles", "readOnly": True}],
         },
     ),
+    # The scheduled audit at its default interval.
+    case("audit-enabled", {"audit": {"enabled": True}}),
     # A release named like the chart, an existing ServiceAccount, one replica.
     case(
         "single-replica-existing-account",
@@ -169,6 +172,9 @@ REJECTED = [
     ("a namespace label whose value is not a string", {"exemptNamespaceLabels": {"team": 1}}),
     ("an unknown network policy setting", {"networkPolicy": {"from": []}}),
     ("a negative preStop sleep", {"shutdown": {"preStopSeconds": -1}}),
+    ("an audit interval the webhook cannot parse", {"audit": {"enabled": True, "interval": "10 minutes"}}),
+    ("an audit without an interval", {"audit": {"enabled": True, "interval": ""}}),
+    ("an audit interval of zero", {"audit": {"enabled": True, "interval": "0s"}}),
 ]
 
 

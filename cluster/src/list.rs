@@ -118,6 +118,18 @@ impl Lister<'_> {
         ar: &ApiResource,
         namespace: Option<&str>,
         shape: Shape,
+        on_page: impl FnMut(Page),
+    ) -> Result<u32, ClusterError> {
+        self.list_selected(ar, namespace, None, shape, on_page).await
+    }
+
+    /// [`Lister::list`] of the objects with these labels (`labelSelector`).
+    pub async fn list_selected(
+        &self,
+        ar: &ApiResource,
+        namespace: Option<&str>,
+        labels: Option<&str>,
+        shape: Shape,
         mut on_page: impl FnMut(Page),
     ) -> Result<u32, ClusterError> {
         let url = DynamicObject::url_path(ar, namespace);
@@ -130,6 +142,9 @@ impl Lister<'_> {
         let mut restarted = false;
         loop {
             let mut lp = ListParams::default().limit(self.page_size);
+            if let Some(l) = labels {
+                lp = lp.labels(l);
+            }
             if let Some(t) = &token {
                 lp = lp.continue_token(t);
             }
@@ -178,6 +193,45 @@ impl Lister<'_> {
         match self.send::<Value>(build, &what).await {
             Ok(v) => Ok(Some(v)),
             Err(e) if e.kind == ErrorKind::NotServed => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Server-side apply of `object` by `field_manager`, taking over fields
+    /// another manager set (`force`): the caller owns the whole object.
+    pub async fn apply(
+        &self,
+        ar: &ApiResource,
+        namespace: Option<&str>,
+        name: &str,
+        object: &Value,
+        field_manager: &str,
+    ) -> Result<Value, ClusterError> {
+        let url = DynamicObject::url_path(ar, namespace);
+        let what = match namespace {
+            Some(ns) => format!("applying {} {ns}/{name}", resource_name(ar)),
+            None => format!("applying {} {name}", resource_name(ar)),
+        };
+        let request = kube::core::Request::new(url);
+        let params = kube::api::PatchParams::apply(field_manager).force();
+        let patch = kube::api::Patch::Apply(object);
+        let build = || request.patch(name, &params, &patch).expect("an apply patch of a JSON object is valid");
+        self.send::<Value>(build, &what).await
+    }
+
+    /// Deletes one object; `false` when it was already gone.
+    pub async fn delete(&self, ar: &ApiResource, namespace: Option<&str>, name: &str) -> Result<bool, ClusterError> {
+        let url = DynamicObject::url_path(ar, namespace);
+        let what = match namespace {
+            Some(ns) => format!("deleting {} {ns}/{name}", resource_name(ar)),
+            None => format!("deleting {} {name}", resource_name(ar)),
+        };
+        let request = kube::core::Request::new(url);
+        let params = kube::api::DeleteParams::default();
+        let build = || request.delete(name, &params).expect("a DELETE with default parameters is valid");
+        match self.send::<Value>(build, &what).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind == ErrorKind::NotServed => Ok(false),
             Err(e) => Err(e),
         }
     }

@@ -310,6 +310,66 @@ async fn read_collection(lister: &Lister<'_>, k: &'static AnalyzedKind, plan: Pl
     Ok(read)
 }
 
+/// What [`held`] kept of objects another reader already holds.
+#[derive(Debug, Default)]
+pub struct Held {
+    /// Sorted as [`Snapshot::objects`]; no ConfigMap or Secret.
+    pub objects: Vec<Listed>,
+    /// Left out because a controller owns them.
+    pub owned: usize,
+    /// Left out as the API server's bootstrap policy.
+    pub bootstrap: usize,
+}
+
+/// Objects a front end already holds (the webhook's watches: JSON with
+/// `apiVersion` and `kind`), kept as [`read`] keeps what it lists: the same
+/// kinds, the same owned objects and bootstrap policy left out, the same
+/// text. ConfigMaps and Secrets are left out: an audit reads the ConfigMaps
+/// the workloads read itself ([`config_maps_read`]), and never a Secret.
+pub fn held(items: impl IntoIterator<Item = Value>) -> Held {
+    let mut out = Held::default();
+    for item in items {
+        let Some(k) = json::str_at(&item, "/kind").and_then(apiload_rules::kube::kinds::analyzed) else { continue };
+        let Some(plan) = plan(k) else { continue };
+        let left_out = match plan {
+            Plan::OwnedFirst => owned_by_controller(k.kind, &k.api_version(), &item),
+            Plan::Apf => bootstrap_apf(&item),
+            Plan::Rbac => bootstrap_rbac(k.kind, &item),
+            Plan::Whole => false,
+        };
+        match (left_out, plan) {
+            (true, Plan::OwnedFirst) => out.owned += 1,
+            (true, _) => out.bootstrap += 1,
+            (false, _) => out.objects.extend(listed(k, item)),
+        }
+    }
+    out.objects.sort_by_key(sort_key);
+    out
+}
+
+/// Reads the ConfigMaps among `wanted` one GET each (for an identity that
+/// may `get` ConfigMaps but not list them: the webhook's). A 403 on one
+/// costs only that one, and is returned beside the rest.
+pub async fn read_config_maps_by_get(
+    lister: &Lister<'_>,
+    wanted: &BTreeSet<(String, String)>,
+) -> Result<(Vec<Listed>, Vec<ClusterError>), ClusterError> {
+    let k = apiload_rules::kube::kinds::analyzed("ConfigMap").expect("the engine reads ConfigMaps");
+    let ar = api_resource(k);
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for (ns, name) in wanted {
+        match lister.get(&ar, Some(ns), name).await {
+            Ok(Some(item)) => out.extend(listed(k, item)),
+            Ok(None) => {}
+            Err(e) if !e.is_fatal() => problems.push(e),
+            Err(e) => return Err(e),
+        }
+    }
+    out.sort_by_key(sort_key);
+    Ok((out, problems))
+}
+
 /// The ConfigMaps the workloads among `objects` read: mounted, in their
 /// environment, the parameters of a cluster-proportional-autoscaler, or
 /// read by name by the agent a profile recognises. `(namespace, name)`.
@@ -495,4 +555,37 @@ pub async fn read(
     snap.objects = objects;
     snap.requests = conn.limit.sent() - sent_before;
     Ok(snap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn held_objects_are_kept_as_a_read_keeps_what_it_lists() {
+        let owner =
+            json!([{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "u1", "controller": true}]);
+        let items = vec![
+            json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web-1", "namespace": "a", "ownerReferences": owner}}),
+            json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "bare", "namespace": "a"}}),
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "a", "managedFields": [{}]},
+                   "status": {"replicas": 2}}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                   "metadata": {"name": "view", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
+                                "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"}}}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "mine"}}),
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "a"}}),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "a"}}),
+            json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}),
+        ];
+        let held = held(items);
+        assert_eq!((held.owned, held.bootstrap), (1, 1));
+        let kept: Vec<String> = held.objects.iter().map(Listed::source_name).collect();
+        // Sorted as a read sorts them: namespace, then the engine's kind order.
+        assert_eq!(kept, ["<cluster>/ClusterRole/mine", "<cluster>/a/Deployment/web", "<cluster>/a/ReplicaSet/bare"]);
+        let web = &held.objects[1];
+        assert!(!web.text.contains("managedFields") && !web.text.contains("status"), "trimmed as listed: {}", web.text);
+        assert_eq!(web.api_version, "apps/v1");
+    }
 }

@@ -145,6 +145,13 @@ pub struct Args {
     #[arg(long, default_value = "20s", value_parser = parse_duration, value_name = "DURATION")]
     pub shutdown_grace: Duration,
 
+    /// Live mode: judge the whole cluster state every DURATION (`10m`) and
+    /// keep its wgpolicyk8s.io/v1alpha2 PolicyReports up to date, as
+    /// `apiload audit --format policyreport` writes them (docs/audit.md).
+    /// Needs the PolicyReport CRDs and RBAC to manage them. Off when unset.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub audit_interval: Option<Duration>,
+
     /// Log format: json (one object per line) or text.
     #[arg(long, default_value = "json", value_parser = ["json", "text"])]
     pub log_format: String,

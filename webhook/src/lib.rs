@@ -6,9 +6,11 @@
 //! ways and says which findings it brings; this crate only moves bytes and
 //! state around it: TLS and HTTP ([`server`], [`tls`]), AdmissionReview
 //! ([`admission`]), the cluster cache ([`cluster`], [`live`],
-//! [`static_state`]), the answer by mode ([`decide`]) and metrics.
+//! [`static_state`]), the answer by mode ([`decide`]), metrics, and the
+//! scheduled audit that keeps PolicyReports up to date ([`audit`]).
 
 pub mod admission;
+pub mod audit;
 pub mod cli;
 pub mod cluster;
 pub mod config;

@@ -16,6 +16,8 @@ use crate::cluster::Cluster;
 use crate::config::SOURCE_STATE;
 use crate::convert;
 use crate::metrics::{KindLabel, Metrics};
+use apiload_cluster::client::Connected;
+use apiload_cluster::rate::{RateLimit, RateLimitLayer};
 use apiload_rules::Object;
 use apiload_rules::kube::kinds::{self, AnalyzedKind};
 use apiload_rules::review::ObjectKey;
@@ -49,17 +51,24 @@ fn resource(k: &AnalyzedKind) -> ApiResource {
 /// is the request path's, so that a relist of every collection — at start,
 /// after an API server restart — cannot hold a review's ConfigMap read past
 /// its deadline; together they never exceed `qps`, nor `burst` when it is
-/// at least 2 (each client needs a burst of one).
+/// at least 2 (each client needs a burst of one). The scheduled audit
+/// (`audit.rs`) sends its requests with the cache's client and budget:
+/// never the request path's.
 pub struct Clients {
     pub cache: kube::Client,
     pub reads: kube::Client,
+    /// The cache's client with its rate limit, as `apiload_cluster` reads
+    /// and writes through it.
+    pub cache_connection: Connected,
 }
 
 pub async fn clients(kubeconfig: Option<&Path>, qps: f64, burst: u32) -> Result<Clients, String> {
     let (cache, reads) = split_budget(qps, burst)?;
+    let cache_connection = connection(kubeconfig, cache.0, cache.1).await?;
     Ok(Clients {
-        cache: client(kubeconfig, cache.0, cache.1).await?,
-        reads: client(kubeconfig, reads.0, reads.1).await?,
+        cache: cache_connection.client.clone(),
+        reads: connection(kubeconfig, reads.0, reads.1).await?.client,
+        cache_connection,
     })
 }
 
@@ -77,8 +86,12 @@ fn split_budget(qps: f64, burst: u32) -> Result<(Budget, Budget), String> {
     Ok(((qps - reads_qps, burst.saturating_sub(reads_burst).max(1)), (reads_qps, reads_burst)))
 }
 
+/// The deadline of each request of the scheduled audit (watches have none:
+/// they are streams; reviews' ConfigMap reads have the review's).
+pub const AUDIT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A client with a rate limit in front of everything it sends.
-pub async fn client(kubeconfig: Option<&Path>, qps: f64, burst: u32) -> Result<kube::Client, String> {
+pub async fn connection(kubeconfig: Option<&Path>, qps: f64, burst: u32) -> Result<Connected, String> {
     let config = match kubeconfig {
         Some(path) => {
             let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -91,13 +104,15 @@ pub async fn client(kubeconfig: Option<&Path>, qps: f64, burst: u32) -> Result<k
     if !(qps > 0.0 && qps.is_finite()) || burst == 0 {
         return Err("--kube-api-qps and --kube-api-burst must be positive".into());
     }
+    let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
     // A token bucket, as client-go's QPS and Burst: over any T seconds at most
     // `burst + qps·T` requests (tower's RateLimit is a fixed window, which
     // lets `2·burst` out at once; the end-to-end check of the webhook's
     // requests in the audit log caught it).
-    let limit = apiload_cluster::rate::RateLimitLayer(apiload_cluster::rate::RateLimit::new(qps, burst));
+    let limit = RateLimit::new(qps, burst);
     let builder = kube::client::ClientBuilder::try_from(config).map_err(|e| format!("kube client: {e}"))?;
-    Ok(builder.with_layer(&limit).build())
+    let client = builder.with_layer(&RateLimitLayer(limit.clone())).build();
+    Ok(Connected { client, server, context: None, limit, timeout: AUDIT_REQUEST_TIMEOUT })
 }
 
 fn watch_config() -> watcher::Config {

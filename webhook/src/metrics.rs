@@ -43,6 +43,23 @@ pub struct ResultLabel {
     pub result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// forbidden, not_served, timeout, unreachable, unauthorized, server, other
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SeverityLabel {
+    pub severity: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabel {
+    /// applied, unchanged, deleted
+    pub operation: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub review_seconds: Family<KindLabel, Histogram>,
@@ -56,6 +73,14 @@ pub struct Metrics {
     pub cert_reloads: Family<ResultLabel, Counter>,
     pub configmap_reads: Family<ResultLabel, Counter>,
     pub connections: Family<ConnectionLabels, Counter>,
+    /// The scheduled audit (`audit.rs`).
+    pub audit_runs: Family<ResultLabel, Counter>,
+    pub audit_failures: Family<ReasonLabel, Counter>,
+    pub audit_last_success: Gauge,
+    pub audit_duration: Gauge<f64, AtomicU64>,
+    pub audit_findings: Family<SeverityLabel, Gauge>,
+    pub audit_reports: Gauge,
+    pub audit_writes: Family<OperationLabel, Counter>,
 }
 
 impl Metrics {
@@ -118,8 +143,57 @@ impl Metrics {
             "Connections by listener and what became of them (accepted, evicted, refused, timeouts)",
             Family::clone(&connections),
         );
+        let audit_runs = Family::default();
+        registry.register(
+            "audit_runs",
+            "Runs of the scheduled audit, by result (success, partial, failed, busy, not_ready)",
+            Family::clone(&audit_runs),
+        );
+        let audit_failures = Family::default();
+        registry.register(
+            "audit_failures",
+            "Failed runs of the scheduled audit, by reason (forbidden, not_served, timeout, unreachable, unauthorized, server, other)",
+            Family::clone(&audit_failures),
+        );
+        let audit_last_success = Gauge::default();
+        registry.register(
+            "audit_last_success_timestamp_seconds",
+            "Unix time of the scheduled audit's last run that published its PolicyReports (0: none yet)",
+            audit_last_success.clone(),
+        );
+        let audit_duration = Gauge::default();
+        registry.register(
+            "audit_duration_seconds",
+            "How long the scheduled audit's last run took",
+            audit_duration.clone(),
+        );
+        let audit_findings = Family::default();
+        registry.register(
+            "audit_findings",
+            "Findings of the scheduled audit's last published run, by severity",
+            Family::clone(&audit_findings),
+        );
+        let audit_reports = Gauge::default();
+        registry.register(
+            "audit_reports",
+            "PolicyReports and ClusterPolicyReports of the scheduled audit's last published run",
+            audit_reports.clone(),
+        );
+        let audit_writes = Family::default();
+        registry.register(
+            "audit_report_writes",
+            "What the scheduled audit did to each report: applied (new or changed), unchanged, deleted",
+            Family::clone(&audit_writes),
+        );
         Metrics {
             registry,
+            audit_runs,
+            audit_failures,
+            audit_last_success,
+            audit_duration,
+            audit_findings,
+            audit_reports,
+            audit_writes,
             connections,
             review_seconds,
             reviews,

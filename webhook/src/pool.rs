@@ -68,7 +68,7 @@ fn large_lane_threads(n: usize) -> std::sync::mpsc::Sender<Job> {
 }
 
 /// Nice 10 for the calling thread (Linux: a thread's own priority).
-fn lower_priority() {
+pub(crate) fn lower_priority() {
     #[cfg(target_os = "linux")]
     // SAFETY: gettid and setpriority take no pointers; a failure only leaves the priority as it was.
     unsafe {

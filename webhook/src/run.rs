@@ -8,13 +8,17 @@ use crate::metrics::Metrics;
 use crate::review::{App, ReviewLimits};
 use crate::serve::{self, ConnLimits};
 use crate::server::{self, BodyLimits};
-use crate::{live, static_state, tls};
+use crate::{audit, live, static_state, tls};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How long an admitted object may wait for its watch event before the
 /// state forgets it (live mode).
 const ADMISSION_CONFIRM_WINDOW: Duration = Duration::from_secs(60);
+
+/// The shortest `--audit-interval`: one run a second would be a load of
+/// its own (tests use a few seconds).
+const MIN_AUDIT_INTERVAL: Duration = Duration::from_secs(1);
 
 pub async fn run(args: Args) -> Result<(), String> {
     // One crypto provider for the process: ring, as kube uses.
@@ -31,9 +35,22 @@ pub async fn run(args: Args) -> Result<(), String> {
     let live_mode = args.cluster_state.is_empty();
     let cluster = Arc::new(Cluster::new(live_mode));
 
+    if args.audit_interval.is_some() && !live_mode {
+        return Err("--audit-interval needs live mode: the scheduled audit writes PolicyReports to the API server, \
+                    and --cluster-state has none"
+            .into());
+    }
+    if args.audit_interval.is_some_and(|i| i < MIN_AUDIT_INTERVAL) {
+        return Err(format!(
+            "--audit-interval must be at least {} s: each run reads ConfigMaps and writes reports",
+            MIN_AUDIT_INTERVAL.as_secs()
+        ));
+    }
+    let mut audit_connection = None;
     let config_maps = if live_mode {
         let clients = live::clients(args.kubeconfig.as_deref(), args.kube_api_qps, args.kube_api_burst).await?;
         live::start(clients.cache, cluster.clone(), metrics.clone());
+        audit_connection = Some(clients.cache_connection);
         let sweeper = cluster.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(10));
@@ -72,6 +89,10 @@ pub async fn run(args: Args) -> Result<(), String> {
     app.deadline = args.request_timeout;
     app.limits = ReviewLimits { max_object_bytes: args.max_object_bytes, max_object_fields: args.max_object_fields };
     let app = Arc::new(app);
+    if let (Some(interval), Some(conn)) = (args.audit_interval, audit_connection) {
+        tracing::info!(interval_seconds = interval.as_secs_f64(), "scheduled audit on: PolicyReports kept up to date");
+        audit::start(Arc::new(audit::Auditor::new(app.clone(), conn)), interval);
+    }
 
     tokio::spawn(tls::reload_loop(files, tls_config.clone(), fingerprint, args.cert_reload_interval, metrics.clone()));
 

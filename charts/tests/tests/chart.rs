@@ -807,7 +807,7 @@ fn the_container_runs_the_webhook_with_the_contracts_flags() {
 
         // Its identity is the one the ClusterRoleBinding grants to.
         let sa = pod.service_account_name.as_deref().unwrap();
-        let binding: ClusterRoleBinding = one(case, &objects, "ClusterRoleBinding");
+        let binding: ClusterRoleBinding = the_webhooks(case, &objects, "ClusterRoleBinding");
         let subjects = binding.subjects.as_deref().unwrap_or_default();
         assert!(
             subjects.iter().any(|s| s.kind == "ServiceAccount"
@@ -823,6 +823,34 @@ fn the_container_runs_the_webhook_with_the_contracts_flags() {
     }
 }
 
+/// The suffix of the scheduled audit's ClusterRole and binding.
+const AUDIT_RBAC: &str = "-policyreports";
+
+/// The webhook's own ClusterRole or ClusterRoleBinding (not the audit's).
+fn the_webhooks<T: DeserializeOwned>(case: &Case, objects: &[Value], kind: &str) -> T {
+    let found: Vec<&Value> =
+        all_of_kind(objects, kind).into_iter().filter(|o| !name_of(o).ends_with(AUDIT_RBAC)).collect();
+    assert_eq!(found.len(), 1, "{}: expected one {kind} of the webhook, found {}", case.name, found.len());
+    serde_json::from_value(found[0].clone()).unwrap_or_else(|e| panic!("{}: {kind}: {e}", case.name))
+}
+
+/// (group, resource, verb) of every rule, with no wildcard and no name or URL.
+fn grants(case: &Case, role: &ClusterRole) -> BTreeSet<(String, String, String)> {
+    let mut granted = BTreeSet::new();
+    for rule in role.rules.iter().flatten() {
+        assert!(rule.resource_names.is_none() && rule.non_resource_urls.is_none(), "{}", case.name);
+        for group in rule.api_groups.iter().flatten() {
+            for resource in rule.resources.iter().flatten() {
+                for verb in &rule.verbs {
+                    assert!(![group, resource, verb].iter().any(|s| s.contains('*')), "{}: a wildcard", case.name);
+                    granted.insert((group.clone(), resource.clone(), verb.clone()));
+                }
+            }
+        }
+    }
+    granted
+}
+
 #[test]
 fn the_cluster_role_grants_exactly_what_the_webhook_watches_and_never_secrets() {
     // From the webhook's own list of watches (itself from the engine's
@@ -835,26 +863,64 @@ fn the_cluster_role_grants_exactly_what_the_webhook_watches_and_never_secrets() 
     expected.insert((String::new(), "configmaps".into(), "get".into()));
     for case in &rendered().cases {
         let objects = objects(case);
-        let role: ClusterRole = one(case, &objects, "ClusterRole");
-        let mut granted = BTreeSet::new();
-        for rule in role.rules.iter().flatten() {
-            assert!(rule.resource_names.is_none() && rule.non_resource_urls.is_none(), "{}", case.name);
-            for group in rule.api_groups.iter().flatten() {
-                for resource in rule.resources.iter().flatten() {
-                    for verb in &rule.verbs {
-                        assert!(![group, resource, verb].iter().any(|s| s.contains('*')), "{}: a wildcard", case.name);
-                        granted.insert((group.clone(), resource.clone(), verb.clone()));
-                    }
-                }
-            }
-        }
+        let role: ClusterRole = the_webhooks(case, &objects, "ClusterRole");
+        let granted = grants(case, &role);
         assert_eq!(granted, expected, "{}: the ClusterRole", case.name);
         assert!(!granted.iter().any(|(_, r, _)| r == "secrets"), "{}", case.name);
         assert!(all_of_kind(&objects, "Role").is_empty() && all_of_kind(&objects, "RoleBinding").is_empty());
-        let binding: ClusterRoleBinding = one(case, &objects, "ClusterRoleBinding");
+        let binding: ClusterRoleBinding = the_webhooks(case, &objects, "ClusterRoleBinding");
         assert_eq!(binding.role_ref.kind, "ClusterRole");
         assert_eq!(Some(&binding.role_ref.name), role.metadata.name.as_ref());
     }
+}
+
+#[test]
+fn the_scheduled_audit_has_its_flag_and_its_own_rbac_only_when_enabled() {
+    use clap::Parser as _;
+    let expected: BTreeSet<(String, String, String)> = ["policyreports", "clusterpolicyreports"]
+        .into_iter()
+        .flat_map(|r| {
+            ["get", "list", "create", "update", "patch", "delete"]
+                .map(|v| ("wgpolicyk8s.io".to_string(), r.to_string(), v.to_string()))
+        })
+        .collect();
+    let mut enabled_cases = 0;
+    for case in &rendered().cases {
+        let objects = objects(case);
+        let enabled = value(&case.values, &["audit", "enabled"]) == Some(&json!(true));
+        let deployment: Deployment = one(case, &objects, "Deployment");
+        let mut argv = vec!["apiload-webhook".to_string()];
+        argv.extend(container(&deployment).args.iter().flatten().cloned());
+        let args = apiload_webhook::cli::Args::try_parse_from(&argv)
+            .unwrap_or_else(|e| panic!("{}: the webhook refuses the chart's arguments: {e}", case.name));
+        let roles: Vec<&Value> =
+            all_of_kind(&objects, "ClusterRole").into_iter().filter(|o| name_of(o).ends_with(AUDIT_RBAC)).collect();
+        let bindings: Vec<&Value> = all_of_kind(&objects, "ClusterRoleBinding")
+            .into_iter()
+            .filter(|o| name_of(o).ends_with(AUDIT_RBAC))
+            .collect();
+        if !enabled {
+            assert_eq!(args.audit_interval, None, "{}: the audit is off by default", case.name);
+            assert!(roles.is_empty() && bindings.is_empty(), "{}: audit RBAC without the audit", case.name);
+            continue;
+        }
+        enabled_cases += 1;
+        let interval = value(&case.values, &["audit", "interval"]).and_then(Value::as_str).unwrap_or("10m");
+        assert_eq!(
+            args.audit_interval,
+            Some(apiload_webhook::cli::parse_duration(interval).unwrap()),
+            "{}: --audit-interval",
+            case.name
+        );
+        assert_eq!((roles.len(), bindings.len()), (1, 1), "{}: the audit's ClusterRole and binding", case.name);
+        let role: ClusterRole = serde_json::from_value(roles[0].clone()).unwrap();
+        assert_eq!(grants(case, &role), expected, "{}: the audit's ClusterRole", case.name);
+        let binding: ClusterRoleBinding = serde_json::from_value(bindings[0].clone()).unwrap();
+        assert_eq!(Some(&binding.role_ref.name), role.metadata.name.as_ref(), "{}", case.name);
+        let own: ClusterRoleBinding = the_webhooks(case, &objects, "ClusterRoleBinding");
+        assert_eq!(binding.subjects, own.subjects, "{}: granted to the webhook's ServiceAccount", case.name);
+    }
+    assert!(enabled_cases >= 2, "the matrix renders the audit on");
 }
 
 #[test]

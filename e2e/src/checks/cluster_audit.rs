@@ -66,14 +66,14 @@ async fn auditor(s: &Suite) -> Result<PathBuf> {
     install_account(s, &rbac, AUDITOR.1, "cluster-audit.kubeconfig").await
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 /// Runs `apiload args`, killed after 120 s.
-async fn apiload(s: &Suite, args: &[&str]) -> Result<Run> {
+pub(crate) async fn apiload(s: &Suite, args: &[&str]) -> Result<Run> {
     let mut cmd = tokio::process::Command::new(s.args.apiload_bin.join("apiload"));
     cmd.args(args)
         .current_dir(s.work(""))
@@ -546,9 +546,8 @@ fn stored_results(lists: &[Value]) -> Vec<ReportResult> {
     out
 }
 
-pub async fn policy_reports_apply_and_hold_the_findings(s: &mut Suite) -> Result<()> {
-    let kubeconfig = auditor(s).await?;
-    apply_fixture(s).await?;
+/// Applies the PolicyReport CRDs Kyverno ships and waits until they are served.
+pub(crate) async fn install_policy_report_crds(s: &Suite) -> Result<()> {
     let crds = kyverno_crds(s)?;
     for c in &crds {
         let path = c.display().to_string();
@@ -557,6 +556,13 @@ pub async fn policy_reports_apply_and_hold_the_findings(s: &mut Suite) -> Result
     for crd in ["policyreports.wgpolicyk8s.io", "clusterpolicyreports.wgpolicyk8s.io"] {
         s.kubectl.ok(&["wait", "--for=condition=Established", &format!("crd/{crd}"), "--timeout=60s"], None).await?;
     }
+    Ok(())
+}
+
+pub async fn policy_reports_apply_and_hold_the_findings(s: &mut Suite) -> Result<()> {
+    let kubeconfig = auditor(s).await?;
+    apply_fixture(s).await?;
+    install_policy_report_crds(s).await?;
     let reports_file = s.work("cluster-audit-policyreports.yaml");
     let json_file = s.work("cluster-audit.json");
     let kc = kubeconfig.display().to_string();

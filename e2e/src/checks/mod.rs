@@ -11,6 +11,7 @@ pub mod learn;
 pub mod live;
 pub mod rbac;
 pub mod record;
+pub mod webhook_audit;
 
 use crate::Check;
 use std::time::Duration;
@@ -49,6 +50,13 @@ pub const ALL: &[Check] = &[
         "cluster-audit/policy-reports-apply-and-hold-the-findings",
         300,
         cluster_audit::policy_reports_apply_and_hold_the_findings
+    ),
+    // Before the admission checks register a webhook that would deny its
+    // fixture; after the PolicyReport CRDs are in.
+    check!(
+        "webhook-audit/policy-reports-follow-the-cluster-as-apiload-audit-reports-it",
+        300,
+        webhook_audit::policy_reports_follow_the_cluster
     ),
     check!("cluster-audit/bad-connections-are-clear-errors", 120, cluster_audit::bad_connections_are_clear_errors),
     check!("cluster-audit/at-scale-10k-objects-5000-nodes", 900, cluster_audit::at_scale),

@@ -2,8 +2,20 @@
 //! list and watch requests with responses shaped as the API server sends
 //! them — list items without `kind`, watch events as newline-delimited JSON,
 //! BOOKMARK events, an ERROR event with a 410 `Expired` Status that forces a
-//! relist, watches that end — metadata-only lists of Nodes, and GETs of
-//! ConfigMaps. Every request is recorded for assertions.
+//! relist, watches that end — metadata-only lists of Nodes, GETs of
+//! ConfigMaps, and the `wgpolicyk8s.io/v1alpha2` PolicyReports and
+//! ClusterPolicyReports the scheduled audit keeps (lists with a label
+//! selector, server-side apply, deletes). Every request is recorded for
+//! assertions.
+//!
+//! Faults ([`ReportFault`]) for the scheduled audit's error paths: 403 on
+//! every report request or on one namespace's writes, the CRDs not
+//! installed (404), and report requests that hang; and 403 on ConfigMap GETs. The real API server
+//! shows the first three too (the end-to-end suite runs against it); a
+//! server that accepts the connection and never answers, on demand and
+//! for reports only, it cannot.
+
+#![allow(dead_code)]
 
 use apiload_rules::kube::kinds::AnalyzedKind;
 use axum::body::Body;
@@ -22,6 +34,21 @@ pub struct Recorded {
     pub query: HashMap<String, String>,
     pub accept: String,
     pub at: std::time::Instant,
+    pub method: String,
+    pub content_type: String,
+}
+
+/// What the PolicyReport endpoints do instead of answering.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReportFault {
+    /// 403 on every report request.
+    Forbidden,
+    /// 403 on writes in this namespace only.
+    ForbiddenIn(String),
+    /// 404: the CRDs are not installed.
+    NotInstalled,
+    /// Requests wait this long before they are answered.
+    Slow(std::time::Duration),
 }
 
 impl Recorded {
@@ -53,6 +80,11 @@ struct World {
     collections: HashMap<String, Collection>,
     requests: Vec<Recorded>,
     open_watches: HashMap<String, usize>,
+    /// (plural, namespace or "", name) → the stored report.
+    reports: BTreeMap<(String, String, String), Value>,
+    report_fault: Option<ReportFault>,
+    /// GETs of ConfigMaps answer 403.
+    config_maps_forbidden: bool,
 }
 
 #[derive(Clone)]
@@ -182,6 +214,25 @@ impl FakeApiServer {
         let _ = c.tx.send(Message::Expire);
     }
 
+    /// Stored PolicyReports and ClusterPolicyReports, by
+    /// (plural, namespace or "", name).
+    pub fn reports(&self) -> BTreeMap<(String, String, String), Value> {
+        self.world.lock().unwrap().reports.clone()
+    }
+
+    /// Stores a report as another writer would (no request recorded).
+    pub fn put_report(&self, plural: &str, namespace: &str, name: &str, report: Value) {
+        self.world.lock().unwrap().reports.insert((plural.into(), namespace.into(), name.into()), report);
+    }
+
+    pub fn set_config_maps_forbidden(&self, forbidden: bool) {
+        self.world.lock().unwrap().config_maps_forbidden = forbidden;
+    }
+
+    pub fn set_report_fault(&self, fault: Option<ReportFault>) {
+        self.world.lock().unwrap().report_fault = fault;
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.world.lock().unwrap().requests.clone()
     }
@@ -198,7 +249,7 @@ fn query(uri: &axum::http::Uri) -> HashMap<String, String> {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (k.to_string(), v.replace("%3D", "=").replace("%2C", ","))
+            (k.to_string(), v.replace("%3D", "=").replace("%2C", ",").replace("%2F", "/"))
         })
         .collect()
 }
@@ -217,16 +268,143 @@ impl Drop for WatchGuard {
     }
 }
 
+const REPORTS: &str = "/apis/wgpolicyk8s.io/v1alpha2/";
+
+/// The PolicyReport endpoints: `policyreports` (all namespaces) and
+/// `clusterpolicyreports` lists, and one report's PATCH (apply) or DELETE.
+async fn reports(
+    world: Arc<Mutex<World>>,
+    method: &str,
+    path: &str,
+    q: &HashMap<String, String>,
+    body: Vec<u8>,
+    content_type: &str,
+) -> Response {
+    let fault = world.lock().unwrap().report_fault.clone();
+    let rest = &path[REPORTS.len()..];
+    let parts: Vec<&str> = rest.split('/').collect();
+    // (plural, namespace, name)
+    let (plural, ns, name) = match parts.as_slice() {
+        [plural] => (*plural, "", None),
+        ["namespaces", ns, plural, name] => (*plural, *ns, Some(*name)),
+        [plural, name] => (*plural, "", Some(*name)),
+        _ => return json_response(StatusCode::NOT_FOUND, &status(404, "NotFound", "not served here")),
+    };
+    match &fault {
+        Some(ReportFault::Forbidden) => {
+            return json_response(
+                StatusCode::FORBIDDEN,
+                &status(
+                    403,
+                    "Forbidden",
+                    &format!(
+                        "{plural}.wgpolicyk8s.io is forbidden: User \"system:serviceaccount:apiload:apiload\" cannot {method} resource \"{plural}\""
+                    ),
+                ),
+            );
+        }
+        Some(ReportFault::ForbiddenIn(n)) if n == ns && name.is_some() => {
+            return json_response(
+                StatusCode::FORBIDDEN,
+                &status(
+                    403,
+                    "Forbidden",
+                    &format!(
+                        "{plural}.wgpolicyk8s.io \"{}\" is forbidden in the namespace \"{ns}\"",
+                        name.unwrap_or("")
+                    ),
+                ),
+            );
+        }
+        Some(ReportFault::NotInstalled) => {
+            return json_response(
+                StatusCode::NOT_FOUND,
+                &status(404, "NotFound", "the server could not find the requested resource"),
+            );
+        }
+        Some(ReportFault::Slow(d)) => tokio::time::sleep(*d).await,
+        _ => {}
+    }
+    if !matches!(plural, "policyreports" | "clusterpolicyreports") {
+        return json_response(StatusCode::NOT_FOUND, &status(404, "NotFound", "not served here"));
+    }
+    let mut w = world.lock().unwrap();
+    w.rv += 1;
+    let rv = w.rv;
+    match (method, name) {
+        ("GET", None) => {
+            let selector = q.get("labelSelector").cloned().unwrap_or_default();
+            let items: Vec<Value> = w
+                .reports
+                .iter()
+                .filter(|((p, _, _), _)| p == plural)
+                .filter(|(_, r)| {
+                    selector.split(',').filter(|s| !s.is_empty()).all(|term| {
+                        let (k, v) = term.split_once('=').unwrap_or((term, ""));
+                        r["metadata"]["labels"][k] == v
+                    })
+                })
+                .map(|(_, r)| r.clone())
+                .collect();
+            let kind = if plural == "policyreports" { "PolicyReportList" } else { "ClusterPolicyReportList" };
+            json_response(
+                StatusCode::OK,
+                &json!({"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": kind, "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
+            )
+        }
+        ("PATCH", Some(name)) => {
+            // Server-side apply: the field manager is required, and a forced
+            // apply by the only manager replaces what it applied before.
+            if content_type != "application/apply-patch+yaml" || q.get("fieldManager").is_none_or(|m| m.is_empty()) {
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    &status(400, "BadRequest", "not a server-side apply with a field manager"),
+                );
+            }
+            let Ok(mut object) = serde_json::from_slice::<Value>(&body) else {
+                return json_response(StatusCode::BAD_REQUEST, &status(400, "BadRequest", "the body is not JSON"));
+            };
+            if object["metadata"]["name"] != name || object["metadata"]["namespace"].as_str().unwrap_or("") != ns {
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    &status(400, "BadRequest", "the name or namespace does not match the URL"),
+                );
+            }
+            object["metadata"]["resourceVersion"] = rv.to_string().into();
+            w.reports.insert((plural.into(), ns.into(), name.into()), object.clone());
+            json_response(StatusCode::OK, &object)
+        }
+        ("DELETE", Some(name)) => match w.reports.remove(&(plural.into(), ns.into(), name.into())) {
+            Some(_) => {
+                json_response(StatusCode::OK, &json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}))
+            }
+            None => json_response(
+                StatusCode::NOT_FOUND,
+                &status(404, "NotFound", &format!("{plural} \"{name}\" not found")),
+            ),
+        },
+        _ => json_response(StatusCode::METHOD_NOT_ALLOWED, &status(405, "MethodNotAllowed", "not served here")),
+    }
+}
+
 async fn handle(State(world): State<Arc<Mutex<World>>>, req: Request) -> Response {
     let path = req.uri().path().to_string();
     let q = query(req.uri());
     let accept = req.headers().get(header::ACCEPT).and_then(|a| a.to_str().ok()).unwrap_or("").to_string();
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|a| a.to_str().ok()).unwrap_or("").to_string();
+    let method = req.method().as_str().to_string();
     world.lock().unwrap().requests.push(Recorded {
         path: path.clone(),
         query: q.clone(),
         accept: accept.clone(),
         at: std::time::Instant::now(),
+        method: method.clone(),
+        content_type: content_type.clone(),
     });
+    if path.starts_with(REPORTS) {
+        let body = axum::body::to_bytes(req.into_body(), 16 << 20).await.map(|b| b.to_vec()).unwrap_or_default();
+        return reports(world, &method, &path, &q, body, &content_type).await;
+    }
     let metadata_only = accept.contains("as=PartialObjectMetadata");
 
     // GET of one ConfigMap.
@@ -234,6 +412,12 @@ async fn handle(State(world): State<Arc<Mutex<World>>>, req: Request) -> Respons
         let parts: Vec<&str> = rest.split('/').collect();
         if let [ns, "configmaps", name] = parts.as_slice() {
             let w = world.lock().unwrap();
+            if w.config_maps_forbidden {
+                return json_response(
+                    StatusCode::FORBIDDEN,
+                    &status(403, "Forbidden", &format!("configmaps \"{name}\" is forbidden")),
+                );
+            }
             let c = &w.collections["/api/v1/configmaps"];
             return match c.objects.get(&(ns.to_string(), name.to_string())) {
                 Some(o) => json_response(StatusCode::OK, o),
