@@ -465,9 +465,9 @@ fn priority_level(out: &mut String, m: &Mitigation, plan: &Plan) {
         out,
         4,
         &format!(
-            "{} shares: ceil({} × {} / {}) = {} seats. Asked for {}, the larger of {} — what a level needs for \
-             its widest request of {} seats to be costed in full, as a level's largest request takes \
-             max(1, min(ceil(0.15 × CL), CL / handSize)) seats — and {}.",
+            "{} shares: ceil({} × {} / {}) = {} seats. Asked for {}: the larger of what its widest \
+             request needs, {} (a level's largest request takes max(1, min(ceil(0.15 × CL), CL / \
+             handSize)) seats; {} seats are costed in full from {}), and {}.",
             l.shares,
             plan.server_cl,
             l.shares,
@@ -476,6 +476,7 @@ fn priority_level(out: &mut String, m: &Mitigation, plan: &Plan) {
             l.target_cl,
             l.width_cl,
             m.herd.widest_seats,
+            l.width_cl,
             steady_note
         ),
     );

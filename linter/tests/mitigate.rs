@@ -260,3 +260,25 @@ fn nothing_to_contain_is_said_and_exits_0() {
     assert!(!text(&out.stdout).contains("kind:"));
     assert!(text(&out.stderr).contains("nothing to contain"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn every_flag_is_in_help_and_in_docs_mitigate_md() {
+    let help = text(&apiload().args(["mitigate", "--help"]).output().unwrap().stdout);
+    let doc = std::fs::read_to_string(repo().join("docs/mitigate.md")).unwrap();
+    for flag in [
+        "--cluster",
+        "--kubeconfig",
+        "--context",
+        "--max-requests-inflight",
+        "--max-mutating-requests-inflight",
+        "--patches",
+        "--output",
+        "--quiet",
+        "--nodes",
+        "--helm",
+        "--cluster-profile",
+    ] {
+        assert!(help.contains(flag), "mitigate --help lacks {flag}");
+        assert!(doc.contains(&format!("`{flag}")), "docs/mitigate.md lacks {flag}");
+    }
+}
