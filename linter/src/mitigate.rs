@@ -351,7 +351,8 @@ fn flow_schema(out: &mut String, m: &Mitigation) {
             m.precedence
         ),
     );
-    let _ = writeln!(out, "  matchingPrecedence: {}\n  priorityLevelConfiguration:\n    name: {}", m.precedence, m.name);
+    let _ =
+        writeln!(out, "  matchingPrecedence: {}\n  priorityLevelConfiguration:\n    name: {}", m.precedence, m.name);
     comment(out, 2, "Every copy authenticates as the one ServiceAccount: one flow.");
     out.push_str("  distinguisherMethod:\n    type: ByUser\n");
     let _ = write!(
@@ -380,7 +381,11 @@ fn priority_level(out: &mut String, m: &Mitigation, plan: &Plan) {
     );
     for r in &m.requests {
         if r.verb == "WATCH" {
-            comment(out, 0, &format!("- {} WATCHes of {} ({}): 1 seat each.", thousands(r.copies), r.resource, r.scope));
+            comment(
+                out,
+                0,
+                &format!("- {} WATCHes of {} ({}): 1 seat each.", thousands(r.copies), r.resource, r.scope),
+            );
             continue;
         }
         let memory = r.collection_objects * r.object_bytes;

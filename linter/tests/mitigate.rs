@@ -39,9 +39,7 @@ fn lint_findings(paths: &[&Path]) -> Vec<(String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|d| {
-            (d["rule"].as_str().unwrap().to_string(), d["workload"]["name"].as_str().unwrap_or("").to_string())
-        })
+        .map(|d| (d["rule"].as_str().unwrap().to_string(), d["workload"]["name"].as_str().unwrap_or("").to_string()))
         .collect();
     found.sort();
     found
@@ -166,11 +164,8 @@ fn the_patch_applies_with_git_and_patch_and_makes_what_lint_fix_makes() {
         .unwrap();
     assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out.stderr));
     // patch -p1 on the first, git apply on the third.
-    let patch_tool = std::process::Command::new("patch")
-        .args(["-p1", "--batch", "-i"])
-        .arg(&patch)
-        .current_dir(&patched)
-        .output();
+    let patch_tool =
+        std::process::Command::new("patch").args(["-p1", "--batch", "-i"]).arg(&patch).current_dir(&patched).output();
     let git = std::process::Command::new("git")
         .args(["apply", "--verbose"])
         .arg(&patch)
@@ -220,7 +215,10 @@ fn an_unreadable_path_is_exit_2_and_the_rest_is_still_written() {
 fn usage_errors_are_exit_2_with_a_clear_message() {
     let cases: &[(&[&str], &str)] = &[
         (&["--cluster", "testdata/mitigate"], "give no paths"),
-        (&["--max-requests-inflight", "0", "--max-mutating-requests-inflight", "0", "testdata/mitigate"], "add up to 0"),
+        (
+            &["--max-requests-inflight", "0", "--max-mutating-requests-inflight", "0", "testdata/mitigate"],
+            "add up to 0",
+        ),
         (&["-o", "/nonexistent-folder/apf.yaml", "testdata/mitigate"], "cannot write /nonexistent-folder/apf.yaml"),
         (&["--max-requests-inflight", "many", "testdata/mitigate"], "invalid value 'many'"),
     ];

@@ -534,17 +534,13 @@ pub fn plan(report: &crate::Report, server: ServerLimits) -> Plan {
         // Kept from lending: the steady traffic, and one widest request.
         let keep = (m.steady_seats.ceil() as u64).max(m.herd.widest_seats.min(l.max_seats));
         l.lendable_percent = lendable_percent(l.nominal_cl, keep);
-        l.guaranteed =
-            l.nominal_cl - (l.nominal_cl as f64 * l.lendable_percent as f64 / 100.0).round() as u64;
+        l.guaranteed = l.nominal_cl - (l.nominal_cl as f64 * l.lendable_percent as f64 / 100.0).round() as u64;
         // Never more than its own seats: the herd waits instead of borrowing
         // the seats of every other level.
         l.borrowing_limit_percent = 0;
         // Seat-seconds of the herd, with every request at most the level's maximum seats.
-        let seat_seconds: f64 = m
-            .requests
-            .iter()
-            .map(|r| r.copies as f64 * r.seats.min(l.max_seats) as f64 * r.hold_seconds)
-            .sum();
+        let seat_seconds: f64 =
+            m.requests.iter().map(|r| r.copies as f64 * r.seats.min(l.max_seats) as f64 * r.hold_seconds).sum();
         l.dispatch_per_second =
             if seat_seconds > 0.0 { l.nominal_cl as f64 * m.herd.requests as f64 / seat_seconds } else { 0.0 };
         l.herd_seconds = if l.nominal_cl > 0 { seat_seconds / l.nominal_cl as f64 } else { 0.0 };
@@ -653,8 +649,14 @@ mod tests {
         let long = object_name("a-namespace-with-a-rather-long-name", "and-a-service-account-even-longer-than-it");
         assert!(long.len() <= 63, "{long}");
         assert!(long.starts_with("apiload-a-namespace-with"));
-        assert_eq!(long, object_name("a-namespace-with-a-rather-long-name", "and-a-service-account-even-longer-than-it"));
-        assert_ne!(long, object_name("a-namespace-with-a-rather-long-name", "and-a-service-account-even-longer-than-iu"));
+        assert_eq!(
+            long,
+            object_name("a-namespace-with-a-rather-long-name", "and-a-service-account-even-longer-than-it")
+        );
+        assert_ne!(
+            long,
+            object_name("a-namespace-with-a-rather-long-name", "and-a-service-account-even-longer-than-iu")
+        );
     }
 
     #[test]

@@ -53,12 +53,7 @@ async fn mitigate(s: &Suite, args: &[&str]) -> Result<(String, String)> {
         .map_err(|e| format!("cannot run apiload: {e}"))?;
     let (stdout, stderr) =
         (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
-    ensure!(
-        out.status.success(),
-        "apiload mitigate {} exited {:?}:\n{stderr}",
-        args.join(" "),
-        out.status.code()
-    );
+    ensure!(out.status.success(), "apiload mitigate {} exited {:?}:\n{stderr}", args.join(" "), out.status.code());
     Ok((stdout, stderr))
 }
 
@@ -111,7 +106,8 @@ pub async fn the_agents_requests_go_to_its_new_level(s: &mut Suite) -> Result<()
     let name = level_name();
     let kinds: Vec<&str> = from_cluster.lines().filter(|l| l.starts_with("kind: ")).collect();
     ensure!(
-        kinds == ["kind: FlowSchema", "kind: PriorityLevelConfiguration"] && from_cluster.contains(&format!("name: {name}\n")),
+        kinds == ["kind: FlowSchema", "kind: PriorityLevelConfiguration"]
+            && from_cluster.contains(&format!("name: {name}\n")),
         "expected one FlowSchema and one level named {name} for the only fan-out in the cluster:\n{from_cluster}"
     );
     ensure!(
@@ -143,7 +139,9 @@ pub async fn the_agents_requests_go_to_its_new_level(s: &mut Suite) -> Result<()
     let deadline = Instant::now() + Duration::from_secs(30);
     let seats = loop {
         let m = scrape(s).await?;
-        if m.iter().any(|x| x.name == "apiserver_flowcontrol_nominal_limit_seats" && x.labels.get("priority_level") == Some(&name)) {
+        if m.iter().any(|x| {
+            x.name == "apiserver_flowcontrol_nominal_limit_seats" && x.labels.get("priority_level") == Some(&name)
+        }) {
             break m;
         }
         ensure!(Instant::now() < deadline, "the API server did not configure priority level {name} within 30 s");
@@ -152,8 +150,11 @@ pub async fn the_agents_requests_go_to_its_new_level(s: &mut Suite) -> Result<()
     let got = |metric: &str| metrics::sum(&seats, metric, &level) as u64;
     let lower = nominal - (nominal as f64 * lendable as f64 / 100.0).round() as u64;
     ensure!(
-        (got("apiserver_flowcontrol_nominal_limit_seats"), got("apiserver_flowcontrol_lower_limit_seats"), got("apiserver_flowcontrol_upper_limit_seats"))
-            == (nominal, lower, nominal),
+        (
+            got("apiserver_flowcontrol_nominal_limit_seats"),
+            got("apiserver_flowcontrol_lower_limit_seats"),
+            got("apiserver_flowcontrol_upper_limit_seats")
+        ) == (nominal, lower, nominal),
         "the server gives {name} nominal/lower/upper {}/{}/{} seats; mitigate's figures say {nominal}/{lower}/{nominal}",
         got("apiserver_flowcontrol_nominal_limit_seats"),
         got("apiserver_flowcontrol_lower_limit_seats"),
@@ -200,7 +201,8 @@ pub async fn the_agents_requests_go_to_its_new_level(s: &mut Suite) -> Result<()
     // Contained: a second run writes nothing.
     let (again, again_summary) = mitigate(s, &["--cluster", "--kubeconfig", &admin, "--nodes", NODES]).await?;
     ensure!(
-        !again.lines().any(|l| l.starts_with("kind: ")) && again_summary.contains(&format!("already in FlowSchema {name}")),
+        !again.lines().any(|l| l.starts_with("kind: "))
+            && again_summary.contains(&format!("already in FlowSchema {name}")),
         "mitigate --cluster after applying still writes:\n{again}\n{again_summary}"
     );
     eprintln!("e2e:      {dispatched} requests of the agent in {name} ({nominal} seats, {lower} kept from lending)");
