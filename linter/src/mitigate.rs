@@ -373,10 +373,14 @@ fn priority_level(out: &mut String, m: &Mitigation, plan: &Plan) {
         out,
         0,
         &format!(
-            "The priority level of {}. One start of all {} copies (a rollout, or the creation, which the \
-             DaemonSet controller never throttles) sends:",
+            "The priority level of {}. One start of all {} copies ({}) sends:",
             workloads_text(m),
-            thousands(m.copies)
+            thousands(m.copies),
+            if m.workloads.iter().any(|(w, _)| w.kind == "DaemonSet") {
+                "a rollout, or the creation, which the DaemonSet controller never throttles"
+            } else {
+                "a rollout that restarts them all, or a scale-up from none"
+            }
         ),
     );
     for r in &m.requests {

@@ -659,6 +659,34 @@ mod tests {
         );
     }
 
+    /// The worked example of docs/mitigate.md, by hand.
+    #[test]
+    fn plan_of_a_daemonset_watching_every_pod() {
+        let text = b"apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: inv, namespace: ops}\nspec:\n  selector: {matchLabels: {app: inv}}\n  template:\n    metadata: {labels: {app: inv}}\n    spec:\n      serviceAccountName: inv\n      containers: [{name: c, image: registry.example.com/inv:1}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: inv}\nrules: [{apiGroups: [''], resources: [pods], verbs: [list, watch]}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: inv}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: inv}\nsubjects: [{kind: ServiceAccount, name: inv, namespace: ops}]\n";
+        let mut sources = crate::Sources::new();
+        let id = sources.add("inv.yaml", text);
+        let mut input = crate::Input::new(crate::Options::default());
+        input.add_documents(id, apiload_yaml::load_stream(text, &Default::default()));
+        let report = input.analyze(&sources);
+        let plan = plan(&report, ServerLimits::default());
+        assert_eq!((plan.server_cl, plan.existing_shares, plan.total_shares), (600, 245, 273));
+        let [m] = plan.mitigations.as_slice() else { panic!("{plan:#?}") };
+        assert_eq!((m.name.as_str(), m.copies, m.precedence), ("apiload-ops-inv", 5_000, 850));
+        // 5,000 LISTs of 10 seats held 1.2 GB / 100 MB/s = 12 s, 5,000 WATCHes of 1 seat held 0.1 s.
+        assert_eq!((m.herd.requests, m.herd.seats, m.herd.widest_seats), (10_000, 55_000, 10));
+        assert!((m.herd.seat_seconds - 600_500.0).abs() < 1e-6, "{}", m.herd.seat_seconds);
+        // 5,000 watches every 450 s × 1 seat × 0.1 s.
+        assert!((m.steady_seats - 5_000.0 / 450.0 * 0.1).abs() < 1e-9);
+        let l = &m.level;
+        assert_eq!((l.width_cl, l.cap_cl, l.target_cl, l.steady_capped), (61, 60, 61, false));
+        assert_eq!((l.shares, l.nominal_cl, l.max_seats), (28, 62, 10));
+        assert_eq!((l.lendable_percent, l.guaranteed, l.borrowing_limit_percent), (84, 10, 0));
+        // 62 × 10,000 / 600,500 = 1.0325/s; ceil(15 × 1.0325) = 16; 600,500 / 62 = 9,685 s.
+        assert_eq!((l.queues, l.hand_size, l.queue_length_limit), (1, 1, 16));
+        assert!((l.herd_seconds - 600_500.0 / 62.0).abs() < 1e-6);
+        assert!(plan.covered.is_empty() && !plan.scaled_down);
+    }
+
     #[test]
     fn hold_times() {
         assert_eq!(hold_seconds(0.0), HOLD_SECONDS);
