@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 const NAMESPACE: &str = "e2e-mitigate";
 const ACCOUNT: &str = "node-inventory";
 const FIXTURE: &str = "e2e/fixtures/mitigate/agent.yaml";
+/// Another priority level the server has, which mitigate must count.
+const OTHER_LEVEL: &str = "e2e/fixtures/mitigate/other-level.yaml";
 /// What the API server's defaults give it under APF: --max-requests-inflight
 /// 400 + --max-mutating-requests-inflight 200 (cluster.rs sets neither).
 const SERVER_CL: u64 = 600;
@@ -62,6 +64,13 @@ fn documents(yaml: &str) -> &str {
     yaml.find("\n---\n").map_or("", |i| &yaml[i + 1..])
 }
 
+/// The comments of the output as one line of words (they wrap at any word).
+fn prose(yaml: &str) -> String {
+    let words: Vec<&str> =
+        yaml.lines().filter_map(|l| l.trim_start().strip_prefix('#')).flat_map(str::split_whitespace).collect();
+    words.join(" ")
+}
+
 /// `key: N` of the first line that holds it.
 fn field(yaml: &str, key: &str) -> Result<u64> {
     yaml.lines()
@@ -77,26 +86,32 @@ async fn scrape(s: &Suite) -> Result<Vec<Sample>> {
     Ok(metrics::parse(&text))
 }
 
-/// The shares of every priority level the server has.
-async fn shares_on_the_server(s: &Suite) -> Result<u64> {
+/// The shares of every priority level the server has, and of those it
+/// made itself (annotated `apf.kubernetes.io/autoupdate-spec: "true"`).
+async fn shares_on_the_server(s: &Suite) -> Result<(u64, u64)> {
     let out = s.kubectl.ok(&["get", "prioritylevelconfigurations", "-o", "json"], None).await?;
     let v: Value = serde_json::from_str(&out.stdout).map_err(|e| format!("kubectl get -o json: {e}"))?;
-    let mut sum = 0;
+    let (mut all, mut bootstrap) = (0, 0);
     for pl in v["items"].as_array().into_iter().flatten() {
         let spec = &pl["spec"];
         let part = if spec["type"] == "Exempt" { &spec["exempt"] } else { &spec["limited"] };
-        sum += part["nominalConcurrencyShares"].as_u64().unwrap_or(0);
+        let shares = part["nominalConcurrencyShares"].as_u64().unwrap_or(0);
+        all += shares;
+        if pl["metadata"]["annotations"]["apf.kubernetes.io/autoupdate-spec"] == "true" {
+            bootstrap += shares;
+        }
     }
-    Ok(sum)
+    Ok((all, bootstrap))
 }
 
 pub async fn the_agents_requests_go_to_its_new_level(s: &mut Suite) -> Result<()> {
     ensure_namespace(s, NAMESPACE).await?;
-    let fixture = std::fs::read_to_string(s.args.repo.join(FIXTURE)).map_err(|e| format!("{FIXTURE}: {e}"))?;
+    let read = |f: &str| std::fs::read_to_string(s.args.repo.join(f)).map_err(|e| format!("{f}: {e}"));
+    let fixture = format!("{}---\n{}", read(FIXTURE)?, read(OTHER_LEVEL)?);
     s.kubectl.ok(&["apply", "--server-side", "--field-manager=apiload-e2e", "-f", "-"], Some(&fixture)).await?;
 
-    // The manifest and the cluster: the same two objects.
-    let (from_files, _) = mitigate(s, &["--nodes", NODES, FIXTURE]).await?;
+    // The manifests and the cluster: the same two objects.
+    let (from_files, _) = mitigate(s, &["--nodes", NODES, FIXTURE, OTHER_LEVEL]).await?;
     let admin = s.cp.admin_kubeconfig.display().to_string();
     let (from_cluster, summary) = mitigate(s, &["--cluster", "--kubeconfig", &admin, "--nodes", NODES]).await?;
     ensure!(
@@ -128,12 +143,18 @@ pub async fn the_agents_requests_go_to_its_new_level(s: &mut Suite) -> Result<()
     // The level's seats, once the APF configuration controller has it.
     let shares = field(&from_cluster, "nominalConcurrencyShares")?;
     let lendable = field(&from_cluster, "lendablePercent")?;
-    let total = shares_on_the_server(s).await?;
+    let (total, bootstrap) = shares_on_the_server(s).await?;
+    let known: u64 = apiload_rules::apf::BOOTSTRAP_LEVELS.iter().map(|(_, n)| n).sum();
+    ensure!(bootstrap == known, "the server's own levels hold {bootstrap} shares; apiload's list of them, {known}");
     let nominal = (SERVER_CL * shares).div_ceil(total);
     let promised = format!("ceil({SERVER_CL} × {shares} / {total}) = {nominal} seats");
     ensure!(
-        from_cluster.contains(&promised),
+        prose(&from_cluster).contains(&promised),
         "the level's comment does not say {promised} (the server's levels hold {total} shares):\n{from_cluster}"
+    );
+    ensure!(
+        prose(&from_cluster).contains(&format!("({total} in all)")),
+        "mitigate --cluster counted other shares than the server's {total}:\n{from_cluster}"
     );
     let level = [("priority_level", name.as_str())];
     let deadline = Instant::now() + Duration::from_secs(30);
