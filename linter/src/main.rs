@@ -7,6 +7,7 @@ mod chart;
 mod fix;
 mod learn;
 mod lsp;
+mod mitigate;
 mod origin;
 mod output;
 mod paths;
@@ -44,6 +45,9 @@ enum Command {
     Learn(learn::LearnArgs),
     /// Audit a running cluster: lint's findings for its live objects (docs/audit.md).
     Audit(audit::AuditArgs),
+    /// Write the FlowSchemas and priority levels that contain the fan-out until it is fixed,
+    /// and the rules' fixes as a patch (docs/mitigate.md).
+    Mitigate(Box<mitigate::MitigateArgs>),
     /// Print a rule's documentation.
     Explain {
         /// Rule id (AL101) or name (per-node-cluster-watch).
@@ -219,6 +223,7 @@ fn main() -> ExitCode {
         Command::Estimate(args) => estimate(args),
         Command::Learn(args) => learn::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Mitigate(args) => mitigate::run(*args),
         Command::Explain { rule } => match rules::find(&rule) {
             Some(r) => {
                 print!("{}", explain(r));

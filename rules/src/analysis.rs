@@ -52,6 +52,19 @@ impl WorkloadAnalysis {
     pub fn has_api_credentials(&self) -> bool {
         self.identity.token == Token::Mounted
     }
+
+    /// Its copies multiply with the cluster (per node, or at least the
+    /// fan-out replica count) and can call the API.
+    pub fn fans_out_with_credentials(&self) -> bool {
+        self.fanout.per_node && self.has_api_credentials()
+    }
+
+    /// The workloads the API Priority and Fairness rules (AL401, AL402) and
+    /// `apiload mitigate` look at: fanning out with credentials, and listing
+    /// or watching something.
+    pub fn fans_out_listing(&self) -> bool {
+        self.fans_out_with_credentials() && self.behaviour.calls.iter().any(|c| c.list || c.watch)
+    }
 }
 
 pub fn analyze_workloads(

@@ -142,10 +142,67 @@ fn resource_rule_matches(r: &ResourceRule, call: &ApiCall, ns: &str) -> bool {
 /// The input FlowSchema, lowest precedence first, that the ServiceAccount's
 /// calls would match (any one of them).
 pub fn matching<'a>(schemas: &'a [FlowSchema], ns: &str, name: &str, calls: &[ApiCall]) -> Option<&'a FlowSchema> {
-    schemas.iter().find(|fs| {
-        fs.rules.iter().any(|r| {
-            r.subjects.iter().any(|s| subject_matches(s, ns, name))
-                && calls.iter().any(|c| r.resource_rules.iter().any(|rr| resource_rule_matches(rr, c, ns)))
-        })
+    schemas.iter().find(|fs| schema_matches(fs, ns, name, calls))
+}
+
+/// The input FlowSchema that takes the ServiceAccount's calls before the
+/// bootstrap schema would: any matching one outside kube-system (the
+/// bootstrap `service-accounts` comes at 9000, after nearly everything), one
+/// below 900 in kube-system (`kube-system-service-accounts`). `None` is what
+/// AL401 and AL402 report, and what `apiload mitigate` writes a FlowSchema for.
+pub fn covering<'a>(schemas: &'a [FlowSchema], ns: &str, name: &str, calls: &[ApiCall]) -> Option<&'a FlowSchema> {
+    let before = if ns == "kube-system" { KUBE_SYSTEM_SERVICE_ACCOUNTS_PRECEDENCE } else { i64::MAX };
+    schemas.iter().filter(|f| f.precedence < before).find(|fs| schema_matches(fs, ns, name, calls))
+}
+
+fn schema_matches(fs: &FlowSchema, ns: &str, name: &str, calls: &[ApiCall]) -> bool {
+    fs.rules.iter().any(|r| {
+        r.subjects.iter().any(|s| subject_matches(s, ns, name))
+            && calls.iter().any(|c| r.resource_rules.iter().any(|rr| resource_rule_matches(rr, c, ns)))
     })
+}
+
+/// The priority levels every API server creates, with their
+/// `nominalConcurrencyShares`, in Kubernetes 1.34 (the mandatory `exempt`
+/// and `catch-all` and the suggested ones; k8s.io/apiserver v0.34.4
+/// `pkg/apis/flowcontrol/bootstrap/default.go`). Every Limited level's
+/// concurrency is a share of their sum (245) and of any level added.
+pub const BOOTSTRAP_LEVELS: &[(&str, u64)] = &[
+    ("exempt", 0),
+    ("catch-all", 5),
+    ("system", 30),
+    ("node-high", 40),
+    ("leader-election", 10),
+    ("workload-high", 40),
+    ("workload-low", 100),
+    ("global-default", 20),
+];
+
+/// The highest precedence among the bootstrap schemas that must keep
+/// their requests (same source): `exempt` 1, `probes` 2,
+/// `system-leader-election` 100 (kube-system ServiceAccounts' Leases),
+/// `system-node-high` 400, `system-nodes` 500, `kube-controller-manager` and
+/// `kube-scheduler` 800. A schema of ours must come after them and before
+/// `kube-system-service-accounts` (900).
+pub const LAST_SYSTEM_SCHEMA_PRECEDENCE: i64 = 800;
+
+/// A PriorityLevelConfiguration's share of the server: its name and
+/// `nominalConcurrencyShares` (Limited, or Exempt, which counts too).
+/// Without the field the API server defaults it: 30 for a Limited level,
+/// 0 for an Exempt one.
+pub fn priority_levels(inv: &Inventory) -> Vec<(String, u64)> {
+    inv.objects
+        .iter()
+        .filter(|o| &*o.kind == "PriorityLevelConfiguration")
+        .map(|o| {
+            let spec = o.node.get("spec");
+            let exempt = spec.and_then(|s| s.get("type")).and_then(Node::as_str) == Some("Exempt");
+            let field = spec
+                .and_then(|s| s.get(if exempt { "exempt" } else { "limited" }))
+                .and_then(|l| l.get("nominalConcurrencyShares"))
+                .and_then(Node::as_i64);
+            let shares = field.unwrap_or(if exempt { 0 } else { 30 }).max(0) as u64;
+            (o.name.to_string(), shares)
+        })
+        .collect()
 }

@@ -121,7 +121,8 @@ pub fn count(info: &ResourceInfo, profile: &ClusterProfile) -> f64 {
     }
 }
 
-fn object_bytes(info: &ResourceInfo, profile: &ClusterProfile) -> f64 {
+/// The size of one object of the collection at the profile's size.
+pub fn object_bytes(info: &ResourceInfo, profile: &ClusterProfile) -> f64 {
     profile.override_for(info.group, info.resource).and_then(|o| o.object_bytes).unwrap_or(info.object_bytes)
 }
 

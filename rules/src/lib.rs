@@ -64,7 +64,9 @@ pub mod rules;
 pub mod exempt;
 pub mod settings;
 pub mod setup;
-// Layer 8 — entry points: `Input` (below) and reviews of single changes.
+// Layer 8 — entry points: `Input` (below), reviews of single changes, and
+// the FlowSchemas and priority levels that contain a report's fan-out.
+pub mod mitigate;
 pub mod review;
 
 pub use analysis::WorkloadAnalysis;

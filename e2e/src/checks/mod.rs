@@ -9,6 +9,7 @@ pub mod cluster_audit;
 pub mod cost;
 pub mod learn;
 pub mod live;
+pub mod mitigate;
 pub mod rbac;
 pub mod record;
 pub mod webhook_audit;
@@ -28,6 +29,9 @@ pub const ALL: &[Check] = &[
     // this check runs on purpose) and no binding of a later check grants its
     // ServiceAccounts anything; it removes what it made before the next one.
     check!("learn/suggested-rbac-covers-what-was-seen", 240, learn::suggested_rbac_covers_what_was_seen),
+    // Also before any webhook (it would deny the agent) and on a cluster that
+    // holds no other fan-out: `mitigate --cluster` writes for all of them.
+    check!("mitigate/the-agents-requests-go-to-its-new-level", 180, mitigate::the_agents_requests_go_to_its_new_level),
     check!("chart/every-values-combination-server-side-applies", 600, chart::every_values_combination_applies),
     // Before rbac: the cluster holds nothing but what these checks load, so
     // that the audit reads what lint reads.

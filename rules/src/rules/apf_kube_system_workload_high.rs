@@ -62,16 +62,14 @@ precedence below 900 and a priority level of its own.",
 fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     let schemas = apf::flow_schemas(ctx.inventory);
     for a in ctx.analyses {
-        if !fans_out_with_credentials(a) || !a.behaviour.calls.iter().any(|c| c.list || c.watch) {
+        if !a.fans_out_listing() {
             continue;
         }
         let id = &a.identity;
         if id.namespace.as_ref() != "kube-system" {
             continue;
         }
-        let earlier: Vec<_> =
-            schemas.iter().filter(|f| f.precedence < apf::KUBE_SYSTEM_SERVICE_ACCOUNTS_PRECEDENCE).cloned().collect();
-        if apf::matching(&earlier, &id.namespace, &id.service_account, &a.behaviour.calls).is_some() {
+        if apf::covering(&schemas, &id.namespace, &id.service_account, &a.behaviour.calls).is_some() {
             continue;
         }
         let (_, obj) = ctx.workload(a);

@@ -63,14 +63,14 @@ PriorityLevelConfiguration of its own, so that its requests queue apart from eve
 fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     let schemas = apf::flow_schemas(ctx.inventory);
     for a in ctx.analyses {
-        if !fans_out_with_credentials(a) || !a.behaviour.calls.iter().any(|c| c.list || c.watch) {
+        if !a.fans_out_listing() {
             continue;
         }
         let id = &a.identity;
         if id.namespace.as_ref() == "kube-system" {
             continue; // AL402 covers kube-system
         }
-        if apf::matching(&schemas, &id.namespace, &id.service_account, &a.behaviour.calls).is_some() {
+        if apf::covering(&schemas, &id.namespace, &id.service_account, &a.behaviour.calls).is_some() {
             continue;
         }
         let (_, obj) = ctx.workload(a);

@@ -361,7 +361,7 @@ pub fn estimate_phrase(e: &Estimate, watch_kind: &str) -> String {
 
 /// Skips workloads that cannot call the API or do not fan out.
 pub fn fans_out_with_credentials(a: &WorkloadAnalysis) -> bool {
-    a.fanout.per_node && a.has_api_credentials()
+    a.fans_out_with_credentials()
 }
 
 #[cfg(test)]
