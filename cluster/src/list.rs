@@ -46,6 +46,14 @@ pub fn resource_name(ar: &ApiResource) -> String {
     if ar.group.is_empty() { ar.plural.clone() } else { format!("{}.{}", ar.plural, ar.group) }
 }
 
+/// What a request about one object does, for its errors: `reading pods ns/name`.
+fn one_object(verb: &str, ar: &ApiResource, namespace: Option<&str>, name: &str) -> String {
+    match namespace {
+        Some(ns) => format!("{verb} {} {ns}/{name}", resource_name(ar)),
+        None => format!("{verb} {} {name}", resource_name(ar)),
+    }
+}
+
 /// Whole objects, or metadata only (`PartialObjectMetadataList`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shape {
@@ -184,10 +192,7 @@ impl Lister<'_> {
         name: &str,
     ) -> Result<Option<Value>, ClusterError> {
         let url = DynamicObject::url_path(ar, namespace);
-        let what = match namespace {
-            Some(ns) => format!("reading {} {ns}/{name}", resource_name(ar)),
-            None => format!("reading {} {name}", resource_name(ar)),
-        };
+        let what = one_object("reading", ar, namespace, name);
         let request = kube::core::Request::new(url);
         let build = || request.get(name, &Default::default()).expect("a GET with default parameters is valid");
         match self.send::<Value>(build, &what).await {
@@ -208,10 +213,7 @@ impl Lister<'_> {
         field_manager: &str,
     ) -> Result<Value, ClusterError> {
         let url = DynamicObject::url_path(ar, namespace);
-        let what = match namespace {
-            Some(ns) => format!("applying {} {ns}/{name}", resource_name(ar)),
-            None => format!("applying {} {name}", resource_name(ar)),
-        };
+        let what = one_object("applying", ar, namespace, name);
         let request = kube::core::Request::new(url);
         let params = kube::api::PatchParams::apply(field_manager).force();
         let patch = kube::api::Patch::Apply(object);
@@ -222,10 +224,7 @@ impl Lister<'_> {
     /// Deletes one object; `false` when it was already gone.
     pub async fn delete(&self, ar: &ApiResource, namespace: Option<&str>, name: &str) -> Result<bool, ClusterError> {
         let url = DynamicObject::url_path(ar, namespace);
-        let what = match namespace {
-            Some(ns) => format!("deleting {} {ns}/{name}", resource_name(ar)),
-            None => format!("deleting {} {name}", resource_name(ar)),
-        };
+        let what = one_object("deleting", ar, namespace, name);
         let request = kube::core::Request::new(url);
         let params = kube::api::DeleteParams::default();
         let build = || request.delete(name, &params).expect("a DELETE with default parameters is valid");

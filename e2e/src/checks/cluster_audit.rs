@@ -72,11 +72,16 @@ pub(crate) struct Run {
     pub stderr: String,
 }
 
-/// Runs `apiload args`, killed after 120 s.
+/// Runs `apiload args` in the suite's work folder, killed after 120 s.
 pub(crate) async fn apiload(s: &Suite, args: &[&str]) -> Result<Run> {
+    apiload_in(s, &s.work(""), args).await
+}
+
+/// Runs `apiload args` in `dir`, killed after 120 s.
+pub(crate) async fn apiload_in(s: &Suite, dir: &std::path::Path, args: &[&str]) -> Result<Run> {
     let mut cmd = tokio::process::Command::new(s.args.apiload_bin.join("apiload"));
     cmd.args(args)
-        .current_dir(s.work(""))
+        .current_dir(dir)
         .env("NO_COLOR", "1")
         .env_remove("KUBECONFIG")
         .stdin(Stdio::null())
@@ -522,23 +527,34 @@ fn kyverno_crds(s: &Suite) -> Result<Vec<PathBuf>> {
 /// stored reports about the fixture.
 type ReportResult = (String, String, String);
 
-fn stored_results(lists: &[Value]) -> Vec<ReportResult> {
+/// apiload's PolicyReports and ClusterPolicyReports as the server stores them.
+pub(crate) async fn stored_reports(s: &Suite) -> Result<Vec<Value>> {
     let mut out = Vec::new();
-    for list in lists {
-        for report in list["items"].as_array().into_iter().flatten() {
-            for r in report["results"].as_array().into_iter().flatten() {
-                for res in r["resources"].as_array().into_iter().flatten() {
-                    if res["namespace"] != NAMESPACE && !res["name"].as_str().is_some_and(|n| n.starts_with(NAMESPACE))
-                    {
-                        continue;
-                    }
-                    let ns = res["namespace"].as_str().map(|n| format!("{n}/")).unwrap_or_default();
-                    out.push((
-                        r["rule"].as_str().unwrap_or("").to_string(),
-                        r["result"].as_str().unwrap_or("").to_string(),
-                        format!("{} {ns}{}", res["kind"].as_str().unwrap_or(""), res["name"].as_str().unwrap_or("")),
-                    ));
+    for kind in ["policyreports", "clusterpolicyreports"] {
+        let got = s
+            .kubectl
+            .ok(&["get", kind, "-A", "-l", "app.kubernetes.io/managed-by=apiload", "-o", "json"], None)
+            .await?;
+        let list: Value = serde_json::from_str(&got.stdout).map_err(|e| format!("kubectl get {kind}: {e}"))?;
+        out.extend(list["items"].as_array().cloned().unwrap_or_default());
+    }
+    Ok(out)
+}
+
+fn stored_results(reports: &[Value]) -> Vec<ReportResult> {
+    let mut out = Vec::new();
+    for report in reports {
+        for r in report["results"].as_array().into_iter().flatten() {
+            for res in r["resources"].as_array().into_iter().flatten() {
+                if res["namespace"] != NAMESPACE && !res["name"].as_str().is_some_and(|n| n.starts_with(NAMESPACE)) {
+                    continue;
                 }
+                let ns = res["namespace"].as_str().map(|n| format!("{n}/")).unwrap_or_default();
+                out.push((
+                    r["rule"].as_str().unwrap_or("").to_string(),
+                    r["result"].as_str().unwrap_or("").to_string(),
+                    format!("{} {ns}{}", res["kind"].as_str().unwrap_or(""), res["name"].as_str().unwrap_or("")),
+                ));
             }
         }
     }
@@ -594,27 +610,18 @@ pub async fn policy_reports_apply_and_hold_the_findings(s: &mut Suite) -> Result
         .await?;
     let warnings = out.warnings();
     ensure!(warnings.is_empty(), "the API server warned about the reports:\n{}", warnings.join("\n"));
-    let mut lists = Vec::new();
-    for kind in ["policyreports", "clusterpolicyreports"] {
-        let got = s
-            .kubectl
-            .ok(&["get", kind, "-A", "-l", "app.kubernetes.io/managed-by=apiload", "-o", "json"], None)
-            .await?;
-        lists.push(serde_json::from_str::<Value>(&got.stdout).map_err(|e| format!("kubectl get {kind}: {e}"))?);
-    }
+    let reports = stored_reports(s).await?;
     // Every stored report's summary counts its results.
-    for list in &lists {
-        for report in list["items"].as_array().into_iter().flatten() {
-            let mut counted: BTreeMap<String, u64> = BTreeMap::new();
-            for r in report["results"].as_array().into_iter().flatten() {
-                *counted.entry(r["result"].as_str().unwrap_or("").to_string()).or_default() += 1;
-            }
-            for (k, n) in &counted {
-                ensure!(report["summary"][k] == *n, "{}: summary.{k} is not {n}", report["metadata"]["name"]);
-            }
+    for report in &reports {
+        let mut counted: BTreeMap<String, u64> = BTreeMap::new();
+        for r in report["results"].as_array().into_iter().flatten() {
+            *counted.entry(r["result"].as_str().unwrap_or("").to_string()).or_default() += 1;
+        }
+        for (k, n) in &counted {
+            ensure!(report["summary"][k] == *n, "{}: summary.{k} is not {n}", report["metadata"]["name"]);
         }
     }
-    let stored = stored_results(&lists);
+    let stored = stored_results(&reports);
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json_file).map_err(|e| e.to_string())?)
         .map_err(|e| format!("{}: {e}", json_file.display()))?;
     let mut expected: Vec<ReportResult> = Vec::new();
@@ -642,7 +649,7 @@ pub async fn policy_reports_apply_and_hold_the_findings(s: &mut Suite) -> Result
     ensure!(!findings.is_empty(), "no finding in the reports");
     eprintln!(
         "e2e:      {} reports applied with strict validation; {} results about the fixture ({} findings)",
-        lists.iter().map(|l| l["items"].as_array().map_or(0, Vec::len)).sum::<usize>(),
+        reports.len(),
         stored.len(),
         findings.len()
     );

@@ -12,6 +12,7 @@
 //! `mitigate --cluster` then finds the agent contained and writes nothing.
 
 use crate::checks::chart::ensure_namespace;
+use crate::checks::cluster_audit::apiload_in;
 use crate::cluster::{KubeconfigUser, client, write_kubeconfig};
 use crate::metrics::{self, Sample};
 use crate::{Result, Suite, ensure};
@@ -19,7 +20,6 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, ListParams, WatchParams};
 use serde_json::Value;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const NAMESPACE: &str = "e2e-mitigate";
@@ -41,22 +41,10 @@ fn level_name() -> String {
 
 /// `apiload mitigate ARGS` from the repository root; its stdout and stderr.
 async fn mitigate(s: &Suite, args: &[&str]) -> Result<(String, String)> {
-    let mut cmd = tokio::process::Command::new(s.args.apiload_bin.join("apiload"));
-    cmd.arg("mitigate")
-        .arg("--no-config")
-        .args(args)
-        .current_dir(&s.args.repo)
-        .env_remove("KUBECONFIG")
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
-        .await
-        .map_err(|_| format!("apiload mitigate {} took more than 120 s", args.join(" ")))?
-        .map_err(|e| format!("cannot run apiload: {e}"))?;
-    let (stdout, stderr) =
-        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
-    ensure!(out.status.success(), "apiload mitigate {} exited {:?}:\n{stderr}", args.join(" "), out.status.code());
-    Ok((stdout, stderr))
+    let argv: Vec<&str> = ["mitigate", "--no-config"].into_iter().chain(args.iter().copied()).collect();
+    let run = apiload_in(s, &s.args.repo, &argv).await?;
+    ensure!(run.code == 0, "apiload mitigate {} exited {}:\n{}", args.join(" "), run.code, run.stderr);
+    Ok((run.stdout, run.stderr))
 }
 
 /// The documents after the header comment (which names the input).

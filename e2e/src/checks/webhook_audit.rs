@@ -14,7 +14,7 @@
 //! - a run that finds nothing changed writes nothing.
 
 use crate::checks::chart::{self, ensure_namespace};
-use crate::checks::cluster_audit::{apiload, install_policy_report_crds};
+use crate::checks::cluster_audit::{apiload, install_policy_report_crds, stored_reports};
 use crate::manifests::{self, kind_of, name_of};
 use crate::metrics;
 use crate::webhook::{ChartInstall, Webhook};
@@ -62,20 +62,6 @@ fn results_of<'a>(reports: impl IntoIterator<Item = &'a Value>) -> Results {
     }
     out.retain(|_, v| !v.is_empty());
     out
-}
-
-/// apiload's stored reports.
-async fn stored(s: &Suite) -> Result<Vec<Value>> {
-    let mut out = Vec::new();
-    for kind in ["policyreports", "clusterpolicyreports"] {
-        let got = s
-            .kubectl
-            .ok(&["get", kind, "-A", "-l", "app.kubernetes.io/managed-by=apiload", "-o", "json"], None)
-            .await?;
-        let list: Value = serde_json::from_str(&got.stdout).map_err(|e| format!("kubectl get {kind}: {e}"))?;
-        out.extend(list["items"].as_array().cloned().unwrap_or_default());
-    }
-    Ok(out)
 }
 
 /// `(rule, result)` of every stored result about `workload` (`Kind ns/name`).
@@ -141,7 +127,7 @@ async fn until(
 ) -> Result<Vec<Value>> {
     let deadline = Instant::now() + limit;
     loop {
-        let reports = stored(s).await?;
+        let reports = stored_reports(s).await?;
         if done(&reports) {
             return Ok(reports);
         }
@@ -223,7 +209,7 @@ async fn follow(s: &Suite, w: &Webhook, install: &ChartInstall) -> Result<()> {
     runs_from_now(w, 1.0, Duration::from_secs(60)).await?;
     let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
     let cli = manifests::documents("apiload audit --format policyreport", &text)?;
-    let webhook = stored(s).await?;
+    let webhook = stored_reports(s).await?;
     let (want, got) = (results_of(&cli), results_of(&webhook));
     if want != got {
         let keys: BTreeSet<&(String, String)> = want.keys().chain(got.keys()).collect();
