@@ -244,7 +244,7 @@ fn main() -> ExitCode {
 
 fn estimate(args: EstimateArgs) -> ExitCode {
     let Ok(observed) = learn::observe(&args.input, false) else { return ExitCode::from(EXIT_USAGE) };
-    let analysis = match analyze(&args.input, false, observed.as_ref()) {
+    let analysis = match analyze(&args.input, false, observed.as_ref(), load::KeepText::WhatTheAnalysisReads) {
         Ok(a) => a,
         Err(code) => return code,
     };
@@ -287,6 +287,7 @@ fn analyze(
     args: &InputArgs,
     report_unused_exemptions: bool,
     observed: Option<&std::sync::Arc<apiload_rules::observed::Observations>>,
+    keep: load::KeepText,
 ) -> Result<Analysis, ExitCode> {
     let limits = Limits { max_bytes: args.max_file_size, ..Limits::default() };
     let mut sources = Sources::new();
@@ -335,7 +336,7 @@ fn analyze(
     }
     // A rendered chart's own files are not manifests.
     files.retain(|f| !charts.iter().any(|c| f.starts_with(c)));
-    let (loaded, errors) = load::load_all(&files, &limits);
+    let (loaded, errors) = load::load_all(&files, &limits, keep);
     read_errors.extend(errors);
     let mut input = Input::with_profiles(setup.options, setup.profiles);
     input.set_exemptions(setup.exemptions);
@@ -344,13 +345,15 @@ fn analyze(
     }
     let (mut inputs, mut on_disk, mut generated) = (Vec::new(), HashMap::new(), Vec::new());
     let mut empty_stdin = false;
+    let mut any_object = false;
     for mut l in loaded {
+        any_object |= l.holds_objects;
         let from_stdin = l.source.name == load::STDIN_NAME;
         let path = PathBuf::from(&l.source.name);
         if from_stdin && let Some(name) = &args.stdin_filename {
             l.source.name.clone_from(name);
         }
-        empty_stdin |= from_stdin && l.source.text.trim().is_empty();
+        empty_stdin |= from_stdin && l.source.text().is_some_and(|t| t.trim().is_empty());
         let id = sources.push(l.source);
         input.add_documents(id, l.documents);
         inputs.push(id);
@@ -362,6 +365,7 @@ fn analyze(
     }
     for (dir, bytes) in rendered {
         let documents = apiload_yaml::load_stream(&bytes, &limits);
+        any_object |= documents.iter().any(|d| d.as_ref().is_ok_and(is_object));
         let id = sources.push(apiload_rules::Source::new(format!("<helm template {}>", dir.display()), bytes));
         input.add_documents(id, documents);
         inputs.push(id);
@@ -372,7 +376,7 @@ fn analyze(
         eprintln!("error: cannot read {}: {}", e.path, e.message);
     }
     let mut warnings = Vec::new();
-    if !inputs.is_empty() && !holds_objects(&sources, &inputs, &report) {
+    if !inputs.is_empty() && !any_object && report.inventory.objects.is_empty() {
         warnings.push(if empty_stdin {
             "stdin was empty: nothing was linted (did the command before the pipe fail?)".to_string()
         } else {
@@ -394,17 +398,30 @@ fn analyze(
     })
 }
 
-/// Whether any input document is a Kubernetes object (the loader keeps only
-/// those the analysis reads, so an input without any is read again).
-fn holds_objects(sources: &Sources, inputs: &[SourceId], report: &apiload_rules::Report) -> bool {
-    if !report.inventory.objects.is_empty() {
-        return true;
+/// Whether a document is a Kubernetes object, of a kind the analysis reads or not.
+fn is_object(d: &apiload_yaml::Document) -> bool {
+    d.root.get("apiVersion").is_some() && d.root.get("kind").is_some()
+}
+
+/// Reads back the text of the files whose lines a report shows: the loader
+/// kept only the parts the analysis reads (`load::KeepText`). A file that
+/// changed since it was read keeps its findings, without their lines.
+fn restore_shown_texts(sources: &mut Sources, files: &HashMap<SourceId, PathBuf>, shown: &[apiload_rules::Diagnostic]) {
+    let ids: std::collections::BTreeSet<SourceId> = shown
+        .iter()
+        .flat_map(|d| std::iter::once(d.location.source).chain(d.related.iter().map(|r| r.location.source)))
+        .collect();
+    for id in ids {
+        let (Some(path), None) = (files.get(&id), sources.get(id).text()) else { continue };
+        let source = sources.get_mut(id);
+        // One byte more than was read tells a file that grew.
+        let result = apiload_yaml::files::read_bounded(path, source.len() as usize)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| source.restore(bytes));
+        if let Err(e) = result {
+            eprintln!("warning: the findings in {} are shown without their lines: {e}", source.name);
+        }
     }
-    inputs.iter().any(|id| {
-        apiload_yaml::load_stream(sources.get(*id).text.as_bytes(), &Limits::default())
-            .iter()
-            .any(|d| d.as_ref().is_ok_and(|d| d.root.get("apiVersion").is_some() && d.root.get("kind").is_some()))
-    })
 }
 
 /// `--fix`: applies the preferred fixes of the findings to the files and
@@ -419,15 +436,15 @@ fn fix_files(
     const ROUNDS: usize = 5;
     let (mut fixes, mut touched) = (0, std::collections::BTreeSet::new());
     for _ in 0..ROUNDS {
-        let mut a = analyze(&args.input, args.report_unused_exemptions, observed)?;
+        let mut a = analyze(&args.input, args.report_unused_exemptions, observed, load::KeepText::Whole)?;
         selection.apply(&mut a.report.diagnostics);
         let plan = fix::plan(&a.report.diagnostics);
         let mut applied = 0;
         for (id, edits) in &plan {
             let Some(path) = a.files.get(id) else { continue };
-            let text = &a.sources.get(*id).text;
+            let Some(text) = a.sources.get(*id).text() else { continue };
             let Some(fixed) = fix::apply(text, edits) else { continue };
-            if fixed == *text {
+            if fixed == text {
                 continue;
             }
             if let Err(e) = std::fs::write(path, &fixed) {
@@ -447,7 +464,8 @@ fn fix_files(
         }
         fixes += applied;
     }
-    analyze(&args.input, args.report_unused_exemptions, observed).map(|a| (a, fixes, touched.len()))
+    analyze(&args.input, args.report_unused_exemptions, observed, load::KeepText::WhatTheAnalysisReads)
+        .map(|a| (a, fixes, touched.len()))
 }
 
 /// The reports to write and the rules to report, from the flags `lint` and
@@ -497,12 +515,17 @@ fn lint(args: LintArgs) -> ExitCode {
             Err(code) => return code,
         }
     } else {
-        match analyze(&args.input, args.report_unused_exemptions, observed.as_ref()) {
+        match analyze(
+            &args.input,
+            args.report_unused_exemptions,
+            observed.as_ref(),
+            load::KeepText::WhatTheAnalysisReads,
+        ) {
             Ok(a) => a,
             Err(code) => return code,
         }
     };
-    let Analysis { sources, mut report, read_errors, fail_on, root, inputs, generated, warnings, skipped, .. } =
+    let Analysis { mut sources, mut report, read_errors, fail_on, root, inputs, files, generated, warnings, skipped } =
         analysis;
     let deselected = selection.apply(&mut report.diagnostics);
     if let Some(path) = &args.write_baseline {
@@ -534,6 +557,10 @@ fn lint(args: LintArgs) -> ExitCode {
         }
     }
     let fail_on = args.fail_on.or_else(|| fail_on.as_deref().and_then(FailOn::parse)).unwrap_or(FailOn::Error);
+    // The human report shows the lines of each finding; the others only positions.
+    if destinations.iter().any(|s| s.format == Format::Human) {
+        restore_shown_texts(&mut sources, &files, &report.diagnostics);
+    }
     let locator = render::Locator::new(&sources, &root, &generated);
     let fingerprint = |d: &apiload_rules::Diagnostic| baseline::fingerprint(&sources, d);
     let run = render::Report {

@@ -124,7 +124,7 @@ pub fn run(args: MitigateArgs) -> ExitCode {
 
 fn read_paths(args: &MitigateArgs) -> Result<Read, ExitCode> {
     let Ok(observed) = crate::learn::observe(&args.input, args.quiet) else { return Err(ExitCode::from(EXIT_USAGE)) };
-    let a = crate::analyze(&args.input, false, observed.as_ref())?;
+    let a = crate::analyze(&args.input, false, observed.as_ref(), crate::load::KeepText::Whole)?;
     for w in &a.warnings {
         eprintln!("warning: {w}");
     }
@@ -579,11 +579,12 @@ pub fn patches(
             notes.push(format!("{shown}: outside the repository root ({}): no patch", root.display()));
             continue;
         }
-        let Some(fixed) = fix::apply(&source.text, &edits) else { continue };
-        if fixed == source.text {
+        let Some(text) = source.text() else { continue };
+        let Some(fixed) = fix::apply(text, &edits) else { continue };
+        if fixed == text {
             continue;
         }
-        let diff = similar::TextDiff::from_lines(&source.text, &fixed);
+        let diff = similar::TextDiff::from_lines(text, &fixed);
         let _ = write!(
             out,
             "diff --git a/{shown} b/{shown}\n{}",

@@ -57,6 +57,8 @@ pub enum ColumnUnit {
 pub struct LineIndex {
     line_starts: Vec<u32>,
     len: u32,
+    /// Every byte is ASCII: a column is the same in every unit, and needs no text.
+    ascii: bool,
 }
 
 impl LineIndex {
@@ -70,7 +72,20 @@ impl LineIndex {
         }
         // Kept for the whole analysis: no spare capacity.
         line_starts.shrink_to_fit();
-        LineIndex { line_starts, len: text.len() as u32 }
+        LineIndex { line_starts, len: text.len() as u32, ascii: text.is_ascii() }
+    }
+
+    /// Whether the text was all ASCII (columns then need no text: see
+    /// [`LineIndex::line_col_of_ascii`]).
+    pub fn is_ascii(&self) -> bool {
+        self.ascii
+    }
+
+    /// [`LineIndex::line_col_in`] without the text, when the answer does not
+    /// depend on it: byte columns, or any column of an ASCII text (one byte,
+    /// one character, one UTF-16 unit). `None` otherwise.
+    pub fn line_col_of_ascii(&self, offset: u32, unit: ColumnUnit) -> Option<LineCol> {
+        (self.ascii || unit == ColumnUnit::Utf8).then(|| self.line_col(offset))
     }
 
     /// Number of lines (a text without a trailing newline still has its last line).
@@ -97,10 +112,10 @@ impl LineIndex {
     /// 1-based line and 1-based column of `offset`, the column counted in `unit`.
     /// `text` must be the text this index was built from.
     pub fn line_col_in(&self, text: &str, offset: u32, unit: ColumnUnit) -> LineCol {
-        let lc = self.line_col(offset);
-        if unit == ColumnUnit::Utf8 {
+        if let Some(lc) = self.line_col_of_ascii(offset, unit) {
             return lc;
         }
+        let lc = self.line_col(offset);
         let start = self.line_start(lc.line) as usize;
         let end = (start + lc.column as usize - 1).min(text.len());
         let prefix = text.get(start..end).unwrap_or("");
@@ -159,6 +174,27 @@ mod tests {
         for unit in [ColumnUnit::Utf8, ColumnUnit::Utf16, ColumnUnit::Chars] {
             let lc = idx.line_col_in(text, x, unit);
             assert_eq!(idx.offset_of(text, lc, unit), x);
+        }
+        assert!(!idx.is_ascii());
+        assert_eq!(idx.line_col_of_ascii(x, ColumnUnit::Chars), None);
+        assert_eq!(idx.line_col_of_ascii(x, ColumnUnit::Utf8).map(|lc| lc.column), Some(11));
+    }
+
+    #[test]
+    fn ascii_columns_need_no_text() {
+        let text = "a: b\n  key: \"x\"\n";
+        let idx = LineIndex::new(text.as_bytes());
+        assert!(idx.is_ascii());
+        for offset in 0..=text.len() as u32 + 2 {
+            for unit in [ColumnUnit::Utf8, ColumnUnit::Utf16, ColumnUnit::Chars] {
+                let slow = {
+                    let lc = idx.line_col(offset);
+                    let start = idx.line_start(lc.line) as usize;
+                    let end = (start + lc.column as usize - 1).min(text.len());
+                    LineCol { line: lc.line, column: text[start..end].chars().count() as u32 + 1 }
+                };
+                assert_eq!(idx.line_col_of_ascii(offset, unit), Some(slow), "offset {offset} {unit:?}");
+            }
         }
     }
 }

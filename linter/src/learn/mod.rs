@@ -195,7 +195,7 @@ pub fn run(args: LearnArgs) -> ExitCode {
     let input = (!args.paths.is_empty()).then(|| input_args(&args));
     // First the manifests, to look only for their ServiceAccounts.
     let filter = match &input {
-        Some(input) => match analyze(input, false, None) {
+        Some(input) => match analyze(input, false, None, crate::load::KeepText::Whole) {
             Ok(a) => UserFilter::Only(users(&a.report)),
             Err(code) => return code,
         },
@@ -207,7 +207,7 @@ pub fn run(args: LearnArgs) -> ExitCode {
     }
     let observations = Arc::new(observations);
     let analysis = match &input {
-        Some(input) => match analyze(input, false, Some(&observations)) {
+        Some(input) => match analyze(input, false, Some(&observations), crate::load::KeepText::Whole) {
             Ok(a) => Some(a),
             Err(code) => return code,
         },

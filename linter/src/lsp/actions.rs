@@ -37,8 +37,10 @@ pub fn code_actions(
     if !wanted || !current(slot) {
         return Vec::new();
     }
-    let start = convert::offset(&source.text, &source.lines, range.start, snap.encoding);
-    let end = convert::offset(&source.text, &source.lines, range.end, snap.encoding).max(start);
+    // The language server keeps every text whole (`Source::new`).
+    let text = source.text().unwrap_or("");
+    let start = convert::offset(text, &source.lines, range.start, snap.encoding);
+    let end = convert::offset(text, &source.lines, range.end, snap.encoding).max(start);
     let uri_of = |id: SourceId| snap.uri(id);
     let mut actions = Vec::new();
     let mut exemptions_offered = Vec::new();
@@ -106,7 +108,7 @@ fn exemption<'a>(snap: &'a Snapshot, d: &Diagnostic) -> Option<(&'a Object, Vec<
     let inv = &snap.report.inventory;
     let obj = inv.workloads.iter().map(|x| inv.object(x.object)).find(|o| o.reference() == *w)?;
     let source = snap.source(obj.source.0 as usize)?;
-    Some((obj, exemption_edits(&source.text, &obj.node, d.rule.id)?))
+    Some((obj, exemption_edits(source.text()?, &obj.node, d.rule.id)?))
 }
 
 fn quoted(s: &str) -> String {

@@ -79,7 +79,8 @@ pub fn offset(text: &str, lines: &LineIndex, pos: Position, enc: Encoding) -> u3
 }
 
 pub fn source_range(source: &Source, span: Span, enc: Encoding) -> Range {
-    range(&source.text, &source.lines, span, enc)
+    // The language server keeps every text whole (`Source::new`).
+    range(source.text().unwrap_or(""), &source.lines, span, enc)
 }
 
 pub fn severity(s: Severity) -> lsp_types::DiagnosticSeverity {

@@ -11,7 +11,7 @@ use lsp_types::{Hover, HoverContents, MarkupContent, MarkupKind, Position};
 
 pub fn hover(snap: &Snapshot, slot: usize, pos: Position) -> Option<Hover> {
     let source = snap.source(slot)?;
-    let offset = convert::offset(&source.text, &source.lines, pos, snap.encoding);
+    let offset = convert::offset(source.text()?, &source.lines, pos, snap.encoding);
     let inv = &snap.report.inventory;
     let (a, obj) = snap
         .report

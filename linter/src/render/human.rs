@@ -23,7 +23,8 @@ impl SourceCode for FileCode<'_> {
         context_lines_before: usize,
         context_lines_after: usize,
     ) -> Result<Box<dyn SpanContents<'b> + 'b>, MietteError> {
-        let text = &self.source.text;
+        // `apiload lint` reads back the text of every file it shows (`Source::restore`).
+        let text = self.source.text().ok_or(MietteError::OutOfBounds)?;
         let lines = &self.source.lines;
         let start = span.offset().min(text.len());
         let end = (span.offset() + span.len()).min(text.len());

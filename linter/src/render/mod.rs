@@ -51,7 +51,11 @@ impl<'a> Locator<'a> {
     pub fn new(sources: &'a Sources, root: &Path, generated: &[(SourceId, Option<PathBuf>)]) -> Locator<'a> {
         let maps = generated
             .iter()
-            .filter_map(|(id, hint)| SourceMap::build(&sources.get(*id).text, root, hint.as_deref()).map(|m| (*id, m)))
+            .filter_map(|(id, hint)| {
+                // Generated input is kept whole: it cannot be read again.
+                let text = sources.get(*id).text()?;
+                SourceMap::build(text, root, hint.as_deref()).map(|m| (*id, m))
+            })
             .collect();
         Locator { sources, root: root.to_path_buf(), maps }
     }
@@ -67,10 +71,11 @@ impl<'a> Locator<'a> {
 
     pub fn position(&self, loc: Location) -> Position {
         let source = self.sources.get(loc.source);
-        let start = source.lines.line_col_in(&source.text, loc.span.start, apiload_yaml::ColumnUnit::Chars);
-        let end = source.lines.line_col_in(&source.text, loc.span.end, apiload_yaml::ColumnUnit::Chars);
+        let start = source.line_col_in(loc.span.start, apiload_yaml::ColumnUnit::Chars);
+        let end = source.line_col_in(loc.span.end, apiload_yaml::ColumnUnit::Chars);
         if let Some(map) = self.maps.get(&loc.source)
-            && let Some(m) = map.map(&source.text, loc.span.start, (start.line, start.column), (end.line, end.column))
+            && let Some(text) = source.text()
+            && let Some(m) = map.map(text, loc.span.start, (start.line, start.column), (end.line, end.column))
         {
             return Position {
                 file: self.display(&m.file),

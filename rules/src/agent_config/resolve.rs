@@ -37,8 +37,11 @@ impl TextOrigin {
     pub fn locate(&self, sources: &crate::source::Sources, text: &str, offset: usize) -> Location {
         match self {
             TextOrigin::Scalar { location } => {
-                let source = &sources.get(location.source).text;
-                let at = apiload_yaml::embedded_offset(source, location.span, text, offset);
+                let Some((base, source)) = sources.get(location.source).excerpt(location.span) else {
+                    return Location::new(location.source, Span::point(location.span.start));
+                };
+                let scalar = Span::new(location.span.start - base, location.span.end - base);
+                let at = base + apiload_yaml::embedded_offset(source, scalar, text, offset);
                 Location::new(location.source, Span::point(at))
             }
             TextOrigin::Opaque { location } => *location,
@@ -63,8 +66,10 @@ impl OffsetMap {
         };
         let mut map = OffsetMap { source: location.source, fallback: location.span.start, lines: Vec::new() };
         let TextOrigin::Scalar { .. } = origin else { return map };
-        let src = &sources.get(location.source).text;
-        let (start, end) = (location.span.start as usize, location.span.end as usize);
+        // Offsets below are into the excerpt; `base` takes them back to the source.
+        let Some((base, src)) = sources.get(location.source).excerpt(location.span) else { return map };
+        let base = base as usize;
+        let (start, end) = (location.span.start as usize - base, location.span.end as usize - base);
         let raw = src.get(start..end.max(start)).unwrap_or("");
         if raw == text {
             map.lines.push((0, location.span.start));
@@ -86,7 +91,7 @@ impl OffsetMap {
             if content.is_empty() {
                 // Blank lines may carry less indentation than the block.
             } else if shown.get(indent..).is_some_and(|s| s.starts_with(content)) {
-                map.lines.push((inner as u32, (outer_line + indent) as u32));
+                map.lines.push((inner as u32, (base + outer_line + indent) as u32));
             } else {
                 map.lines.clear();
                 return map;
