@@ -206,7 +206,8 @@ impl Auditor {
         };
         let mut sources = Sources::new();
         let config = analysis.sources.get(SOURCE_CONFIG);
-        sources.add(config.name.clone(), config.text.as_bytes());
+        // The webhook keeps its configuration whole (`Source::new`).
+        sources.add(config.name.clone(), config.text().unwrap_or("").as_bytes());
         let now = now_seconds();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let spawned = std::thread::Builder::new().name("apiload-audit".into()).spawn(move || {
