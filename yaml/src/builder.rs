@@ -217,7 +217,7 @@ impl Builder<'_> {
                         })?
                     }
                     (Some(_), ScalarStyle::Plain) | (None, ScalarStyle::Plain) => resolve_plain(&text),
-                    _ => Value::Str(text.as_ref().into()),
+                    _ => Value::Str(crate::known::tree_string(&text)),
                 };
                 let node = Node::new(value, span);
                 if anchor != 0 {

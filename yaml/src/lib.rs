@@ -12,6 +12,7 @@
 mod builder;
 mod error;
 pub mod files;
+mod known;
 mod node;
 mod scalar;
 mod span;

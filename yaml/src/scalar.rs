@@ -31,7 +31,7 @@ pub fn resolve_plain(text: &str) -> Value {
     {
         return v;
     }
-    Value::Str(text.into())
+    Value::Str(crate::known::tree_string(text))
 }
 
 fn resolve_number(text: &str) -> Option<Value> {
