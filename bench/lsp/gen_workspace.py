@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generates the language-server benchmark's workspace.
 
-    gen_workspace.py OUT [--files 1000] [--big-lines 5000]
+    gen_workspace.py OUT [--files 1000 | --objects 20000] [--big-lines 5000]
 
 OUT/apps/app-NNNN.yaml: FILES - 1 application bundles of 70 to 90 lines
 (ServiceAccount, Deployment, Service, ConfigMap, Role, RoleBinding); every
@@ -12,7 +12,9 @@ OUT/platform/big.yaml: one rendered platform chart of about BIG_LINES lines:
 agents (DaemonSet, ServiceAccount, ClusterRole, ClusterRoleBinding, and a
 ConfigMap holding the agent's configuration), the file the benchmark edits.
 
-The output is deterministic.
+--objects N sizes the workspace by its objects instead: the big manifest as
+above, then as many application files as it takes to reach at least N
+objects (each holds 5 to 7 that the server keeps; Services are dropped as they are read, and are not counted). The output is deterministic.
 """
 
 import argparse
@@ -243,17 +245,11 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("out")
     p.add_argument("--files", type=int, default=1000)
+    p.add_argument("--objects", type=int, help="application files until the workspace holds this many objects")
     p.add_argument("--big-lines", type=int, default=5000)
     a = p.parse_args()
     os.makedirs(os.path.join(a.out, "apps"), exist_ok=True)
     os.makedirs(os.path.join(a.out, "platform"), exist_ok=True)
-    apps = a.files - 1
-    for i in range(apps):
-        is_agent = i % 20 == 0
-        # The ClusterRole of agent i lives in file i + 1.
-        next_role = f"app-{i - 1:04d}" if i % 20 == 1 else None
-        with open(os.path.join(a.out, "apps", f"app-{i:04d}.yaml"), "w") as f:
-            f.write(app(i, is_agent, next_role))
     big = []
     lines = 0
     i = 0
@@ -264,6 +260,23 @@ def main():
         i += 1
     with open(os.path.join(a.out, "platform", "big.yaml"), "w") as f:
         f.write("".join(big))
+    # Objects as the server counts them: Services are no analysis's business
+    # and are dropped as they are read.
+    def count(text):
+        return ("\n" + text).count("\nkind: ") - text.count("\nkind: Service\n")
+
+    objects = sum(count(chunk) for chunk in big)
+    i = 0
+    while (a.objects is None and i < a.files - 1) or (a.objects is not None and objects < a.objects):
+        is_agent = i % 20 == 0
+        # The ClusterRole of agent i lives in file i + 1.
+        next_role = f"app-{i - 1:04d}" if i % 20 == 1 else None
+        text = app(i, is_agent, next_role)
+        objects += count(text)
+        with open(os.path.join(a.out, "apps", f"app-{i:04d}.yaml"), "w") as f:
+            f.write(text)
+        i += 1
+    print(f"{a.out}: {i + 1} files, {objects} objects")
 
 
 if __name__ == "__main__":

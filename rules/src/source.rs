@@ -151,9 +151,11 @@ impl Source {
 
 /// All texts of one analysis. Front ends add to it; the engine only reads it
 /// to map spans to lines and to follow configuration embedded in scalars.
-#[derive(Debug, Default)]
+/// Cloning shares the texts: a front end that analyses again after one text
+/// changed (the language server) clones and [`Sources::replace`]s it.
+#[derive(Clone, Debug, Default)]
 pub struct Sources {
-    list: Vec<Source>,
+    list: Vec<std::sync::Arc<Source>>,
 }
 
 impl Sources {
@@ -168,8 +170,13 @@ impl Sources {
 
     /// Adds a source built elsewhere (on another thread).
     pub fn push(&mut self, source: Source) -> SourceId {
-        self.list.push(source);
+        self.list.push(std::sync::Arc::new(source));
         SourceId(self.list.len() as u32 - 1)
+    }
+
+    /// Replaces the text of a source added before.
+    pub fn replace(&mut self, id: SourceId, source: Source) {
+        self.list[id.0 as usize] = std::sync::Arc::new(source);
     }
 
     pub fn get(&self, id: SourceId) -> &Source {
@@ -185,7 +192,7 @@ impl Sources {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (SourceId, &Source)> {
-        self.list.iter().enumerate().map(|(i, s)| (SourceId(i as u32), s))
+        self.list.iter().enumerate().map(|(i, s)| (SourceId(i as u32), &**s))
     }
 
     /// 1-based line and column (bytes) of a location.
@@ -198,8 +205,9 @@ impl Sources {
         self.get(loc.source).line_col_in(loc.span.start, unit)
     }
 
-    pub fn get_mut(&mut self, id: SourceId) -> &mut Source {
-        &mut self.list[id.0 as usize]
+    /// A source to change; `None` while a clone of this table shares it.
+    pub fn get_mut(&mut self, id: SourceId) -> Option<&mut Source> {
+        std::sync::Arc::get_mut(&mut self.list[id.0 as usize])
     }
 }
 

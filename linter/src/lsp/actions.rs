@@ -105,8 +105,7 @@ fn exemption<'a>(snap: &'a Snapshot, d: &Diagnostic) -> Option<(&'a Object, Vec<
         return None;
     }
     let w = d.workload.as_ref()?;
-    let inv = &snap.report.inventory;
-    let obj = inv.workloads.iter().map(|x| inv.object(x.object)).find(|o| o.reference() == *w)?;
+    let obj = snap.workload_object(w)?;
     let source = snap.source(obj.source.0 as usize)?;
     Some((obj, exemption_edits(source.text()?, &obj.node, d.rule.id)?))
 }
@@ -223,7 +222,7 @@ pub fn exemption_edits(text: &str, object: &Node, rule: &str) -> Option<Vec<(Spa
 mod tests {
     use super::*;
     use crate::lsp::convert::Encoding;
-    use crate::lsp::snapshot::SnapFile;
+    use crate::lsp::snapshot::{Part, SnapFile};
     use apiload_rules::{Edit, Fix, Input, Location, Options, Sources};
     use lsp_types::Position;
     use std::sync::Arc;
@@ -248,7 +247,7 @@ mod tests {
         Snapshot {
             encoding: Encoding::Utf16,
             sources,
-            report,
+            parts: Part::whole(report),
             files: vec![SnapFile { uri: "file:///w/m.yaml".into(), text: Some(Arc::from(MANIFEST.as_bytes())) }],
             diagnostics: vec![found],
         }

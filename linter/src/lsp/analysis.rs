@@ -47,6 +47,10 @@ pub fn run(
             v.push(d);
         }
     }
+    // The order incremental runs publish in too.
+    for v in &mut by_slot {
+        super::incremental::canonical(v);
+    }
     (report, by_slot)
 }
 

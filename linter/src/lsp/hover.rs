@@ -12,12 +12,9 @@ use lsp_types::{Hover, HoverContents, MarkupContent, MarkupKind, Position};
 pub fn hover(snap: &Snapshot, slot: usize, pos: Position) -> Option<Hover> {
     let source = snap.source(slot)?;
     let offset = convert::offset(source.text()?, &source.lines, pos, snap.encoding);
-    let inv = &snap.report.inventory;
     let (a, obj) = snap
-        .report
-        .analyses
-        .iter()
-        .map(|a| (a, inv.object(inv.workloads[a.workload].object)))
+        .analyses()
+        .into_iter()
         .filter(|(_, o)| o.source.0 as usize == slot && o.node.span.start <= offset && offset <= o.node.span.end)
         .min_by_key(|(_, o)| o.node.span.len())?;
     Some(Hover {
@@ -47,7 +44,7 @@ fn basis(a: &WorkloadAnalysis) -> String {
 }
 
 fn describe(snap: &Snapshot, a: &WorkloadAnalysis, obj: &Object) -> String {
-    let cluster = &snap.report.options.cluster;
+    let cluster = &snap.options().cluster;
     let e = cost::estimate(a, cluster);
     let mut md = format!(
         "**{}**: {} copies ({}) at {} nodes\n\n",
@@ -149,7 +146,7 @@ fn cluster_origin(snap: &Snapshot) -> String {
 mod tests {
     use super::*;
     use crate::lsp::convert::Encoding;
-    use crate::lsp::snapshot::SnapFile;
+    use crate::lsp::snapshot::{Part, SnapFile};
     use apiload_rules::{Input, Options, Sources};
     use std::sync::Arc;
 
@@ -166,7 +163,13 @@ mod tests {
         let mut input = Input::new(Options::default());
         input.add_documents(id, apiload_yaml::load_stream(DS.as_bytes(), &Default::default()));
         let report = input.analyze(&sources);
-        Snapshot { encoding: Encoding::Utf16, sources, report, files, diagnostics: vec![Vec::new()] }
+        Snapshot {
+            encoding: Encoding::Utf16,
+            sources,
+            parts: Part::whole(report),
+            files,
+            diagnostics: vec![Vec::new()],
+        }
     }
 
     fn text(snap: &Snapshot) -> String {

@@ -12,6 +12,8 @@
 //! - `schedule`: the analysis thread: coalescing changes, open documents
 //!   first, the workspace's settings.
 //! - `analysis`: the per-document parse cache and the engine's run.
+//! - `incremental`: after an edit, the engine re-run for the workloads it
+//!   reaches only, every other finding kept (or a full run, and why).
 //! - `publish`: diagnostics converted and published when they changed.
 //! - `snapshot`: the last analysis, for requests.
 //! - `settings`: the workspace's `.apiload.yaml`.
@@ -24,6 +26,7 @@ mod analysis;
 mod convert;
 mod disk;
 mod hover;
+mod incremental;
 mod publish;
 mod schedule;
 mod server;

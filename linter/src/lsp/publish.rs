@@ -7,7 +7,7 @@ use super::settings::WorkspaceSettings;
 use apiload_rules::{Diagnostic, SourceId, Sources};
 use lsp_server::{Message, Notification};
 use lsp_types::PublishDiagnosticsParams;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Sends a message to the client; `false` once the connection is gone.
@@ -37,22 +37,28 @@ impl Publisher {
         Publisher { out, enc, published: HashMap::new() }
     }
 
-    /// The findings of every slot in the editor's terms, plus the errors of
-    /// the configuration file in its own slot.
+    /// The findings of every slot (of `only`, when given; the others are
+    /// left empty) in the editor's terms, plus the errors of the
+    /// configuration file in its own slot.
     pub fn convert(
         &self,
         by_slot: &[Vec<Diagnostic>],
         sources: &Sources,
-        uris: &[Option<lsp_types::Uri>],
+        uri_of: &dyn Fn(SourceId) -> Option<lsp_types::Uri>,
         settings: (&WorkspaceSettings, Option<usize>),
+        only: Option<&HashSet<usize>>,
     ) -> Vec<Vec<lsp_types::Diagnostic>> {
-        let uri_of = |id: SourceId| uris.get(id.0 as usize).cloned().flatten();
+        let wanted = |i: usize| only.is_none_or(|s| s.contains(&i));
         let mut converted: Vec<Vec<lsp_types::Diagnostic>> = by_slot
             .iter()
-            .map(|ds| ds.iter().map(|d| convert::diagnostic(d, sources, &uri_of, self.enc)).collect())
+            .enumerate()
+            .map(|(i, ds)| match wanted(i) {
+                true => ds.iter().map(|d| convert::diagnostic(d, sources, uri_of, self.enc)).collect(),
+                false => Vec::new(),
+            })
             .collect();
         let (settings, slot) = settings;
-        if let Some(slot) = slot {
+        if let Some(slot) = slot.filter(|&s| wanted(s)) {
             let source = sources.get(SourceId(slot as u32));
             for (span, message) in &settings.errors {
                 converted[slot].push(lsp_types::Diagnostic {

@@ -14,12 +14,13 @@
 //! is known, so the editor shows findings at once.
 
 use super::analysis::{self, Parsed, parse_all};
+use super::incremental::{Baseline, Change, Key};
 use super::publish::{Out, Publisher, Target};
 use super::settings::{self, WorkspaceSettings};
-use super::snapshot::{SnapFile, Snapshot};
+use super::snapshot::{Part, SnapFile, Snapshot};
 use super::store::{Role, Shared, Text};
 use apiload_rules::object::ReadSource;
-use apiload_rules::{Source, Sources};
+use apiload_rules::{Diagnostic, Source, Sources};
 use lsp_types::{LogMessageParams, MessageType, ShowMessageParams};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -57,6 +58,19 @@ pub struct Worker {
     settings: Option<SettingsState>,
     /// Whether the last run saw the whole workspace.
     was_complete: bool,
+    /// Bumped whenever the settings are read again: findings computed
+    /// under other settings cannot be updated, only recomputed.
+    settings_generation: u64,
+    /// The last analysis, for the next edit to update (`incremental`).
+    baseline: Option<Baseline>,
+    /// The findings of the last full run, for its baseline.
+    last_full: Option<Vec<Vec<Diagnostic>>>,
+    /// The engine runs behind the current findings, newest first.
+    parts: Vec<Part>,
+    source_cache: SourceCache,
+    /// Reached workloads above which an edit is analysed in full
+    /// (`None`: half of the workloads).
+    fall_back_above: Option<usize>,
     started: Instant,
     timings: bool,
 }
@@ -70,6 +84,12 @@ impl Worker {
             parsed: Vec::new(),
             settings: None,
             was_complete: false,
+            settings_generation: 0,
+            baseline: None,
+            last_full: None,
+            parts: Vec::new(),
+            fall_back_above: None,
+            source_cache: SourceCache::default(),
             started: Instant::now(),
             timings: std::env::var_os("APILOAD_LSP_TIMINGS").is_some(),
         }
@@ -100,6 +120,7 @@ impl Worker {
                     // A bug, not the input's fault: keep serving with the last results.
                     self.log(MessageType::ERROR, format!("apiload: the analysis failed ({what}); please report it"));
                     self.parsed.clear();
+                    self.baseline = None;
                 }
             }
         }
@@ -131,8 +152,15 @@ impl Worker {
         let (files, scanned, config_path) = self.view();
         self.refresh_settings(&files, config_path);
         let namespace: Arc<str> = self.setup_namespace();
+        let key = Key {
+            settings: self.settings_generation,
+            namespace: namespace.clone(),
+            today: apiload_rules::setup::today(),
+        };
         self.parsed.resize_with(files.len(), || None);
         let mut todo = Vec::new();
+        // Documents that stopped being manifests (or lost their text), with what they held.
+        let mut dropped: Vec<(usize, Parsed)> = Vec::new();
         for (i, f) in files.iter().enumerate() {
             match (&f.text, f.role) {
                 (Some(text), Role::Manifest) => {
@@ -142,64 +170,142 @@ impl Worker {
                         todo.push((i, text.clone()));
                     }
                 }
-                _ => self.parsed[i] = None,
+                _ => {
+                    if let Some(p) = self.parsed[i].take() {
+                        dropped.push((i, p));
+                    }
+                }
             }
         }
         let open_todo: Vec<(usize, Text)> = todo.iter().filter(|(i, _)| files[*i].version.is_some()).cloned().collect();
         let has_open = files.iter().any(|f| f.version.is_some());
         if has_open && (!scanned || (todo.len() > OPEN_FIRST && !open_todo.is_empty())) {
-            // Open documents first, with what is known so far.
+            // Open documents first, with what is known so far. Their old
+            // readings are gone: the next complete run is a full one.
+            self.baseline = None;
             for (i, p) in parse_all(open_todo, &namespace) {
                 self.parsed[i] = Some(p);
             }
             todo.retain(|(i, _)| files[*i].version.is_none());
             let reads = self.parsed.iter().flatten().map(|p| p.read.clone()).collect();
-            if !self.pass(&files, sources(&files), reads, false, t0) {
+            let built = sources(&files, &self.source_cache);
+            let srcs = built.sources.clone();
+            self.source_cache = built;
+            if !self.full_pass(&files, srcs, reads, false, t0) {
                 return false;
             }
         }
+        let incremental = scanned && self.baseline.as_ref().is_some_and(|b| b.key == key);
         let t1 = Instant::now();
         let n = todo.len();
         // While the changed documents are parsed, another thread builds the
-        // engine's sources and copies the objects of the others.
+        // engine's sources and, for a full run, copies the objects of the others.
         let changed: std::collections::HashSet<usize> = todo.iter().map(|(i, _)| *i).collect();
         let cache = &self.parsed;
+        let source_cache = &self.source_cache;
         let (parsed, prepared) = std::thread::scope(|s| {
             let built = scanned.then(|| {
                 s.spawn(|| {
-                    let reads: Vec<Option<ReadSource>> = cache
-                        .iter()
-                        .enumerate()
-                        .map(|(i, p)| p.as_ref().filter(|_| !changed.contains(&i)).map(|p| p.read.clone()))
-                        .collect();
-                    (sources(&files), reads)
+                    let reads: Option<Vec<Option<ReadSource>>> = (!incremental).then(|| {
+                        cache
+                            .iter()
+                            .enumerate()
+                            .map(|(i, p)| p.as_ref().filter(|_| !changed.contains(&i)).map(|p| p.read.clone()))
+                            .collect()
+                    });
+                    (sources(&files, source_cache), reads)
                 })
             });
             let parsed = parse_all(todo, &namespace);
             (parsed, built.map(|b| b.join()))
         });
         // Freed after publishing: dropping trees takes time.
-        let mut replaced = Vec::with_capacity(parsed.len());
+        let mut replaced: Vec<(usize, Option<Parsed>)> = Vec::with_capacity(parsed.len());
         for (i, p) in parsed {
-            replaced.push(self.parsed[i].replace(p));
+            replaced.push((i, self.parsed[i].replace(p)));
         }
         let parse_ms = t1.elapsed();
-        let (sources, mut reads) = match prepared {
+        let (built, reads) = match prepared {
             None => {
                 self.was_complete = false;
+                self.baseline = None;
                 return true; // the workspace is still being read
             }
             Some(Ok(prepared)) => prepared,
             Some(Err(panic)) => std::panic::resume_unwind(panic),
         };
+        let sources = built.sources.clone();
+        self.source_cache = built;
         if self.timings {
             eprintln!("apiload lsp: parsed {n} documents (and built the sources) in {parse_ms:?}");
         }
-        for i in changed {
-            reads[i] = self.parsed[i].as_ref().map(|p| p.read.clone());
+        let mut sources = Some(sources);
+        let mut fallback = None;
+        if incremental && let Some(mut baseline) = self.baseline.take() {
+            let changes: Vec<Change<'_>> = replaced
+                .iter()
+                .map(|(i, old)| Change {
+                    slot: *i,
+                    old: old.as_ref().map(|p| &p.read),
+                    new: self.parsed[*i].as_ref().map(|p| &p.read),
+                })
+                .chain(dropped.iter().map(|(i, p)| Change { slot: *i, old: Some(&p.read), new: None }))
+                .collect();
+            let changed_slots: std::collections::HashSet<usize> = changes.iter().map(|c| c.slot).collect();
+            let view: Vec<Option<&ReadSource>> = self.parsed.iter().map(|p| p.as_ref().map(|p| &p.read)).collect();
+            let Some(state) = &self.settings else { return true };
+            let setup = &state.settings.setup;
+            let t2 = Instant::now();
+            let srcs = sources.as_ref().expect("the sources");
+            let step = baseline.update(setup, policy(setup, &key), srcs, &view, &changes, self.fall_back_above);
+            drop(changes);
+            match step {
+                Ok(step) => {
+                    let engine = t2.elapsed();
+                    let label = format!(
+                        "incremental pass ({} workloads reached, {} re-analysed, {} objects)",
+                        step.reached,
+                        step.fresh.len(),
+                        step.objects
+                    );
+                    let mut slots = step.touched;
+                    slots.extend(pointing_into(&baseline.by_slot, &changed_slots));
+                    let part = Part { report: Arc::new(step.report), fresh: Some(Arc::new(step.fresh)) };
+                    self.parts = newer(part, std::mem::take(&mut self.parts));
+                    let by_slot = baseline.by_slot.clone();
+                    self.baseline = Some(baseline);
+                    let parts = self.parts.clone();
+                    let srcs = sources.take().expect("the sources");
+                    let ok = self.publish(&files, srcs, parts, by_slot, Some(slots), true, &label, t0, engine);
+                    drop(replaced);
+                    drop(dropped);
+                    return ok;
+                }
+                Err(reason) => fallback = Some(reason),
+            }
         }
-        let ok = self.pass(&files, sources, reads.into_iter().flatten().collect(), true, t0);
+        if let Some(reason) = &fallback
+            && self.timings
+        {
+            eprintln!("apiload lsp: full analysis: {reason}");
+        }
+        let reads: Vec<ReadSource> = match reads {
+            Some(mut reads) => {
+                for i in changed {
+                    reads[i] = self.parsed[i].as_ref().map(|p| p.read.clone());
+                }
+                reads.into_iter().flatten().collect()
+            }
+            None => self.parsed.iter().flatten().map(|p| p.read.clone()).collect(),
+        };
+        let ok = self.full_pass(&files, sources.take().expect("the sources"), reads, true, t0);
         drop(replaced);
+        drop(dropped);
+        if ok {
+            let view: Vec<Option<&ReadSource>> = self.parsed.iter().map(|p| p.as_ref().map(|p| &p.read)).collect();
+            let by_slot = self.last_full.take().unwrap_or_default();
+            self.baseline = Some(Baseline::new(key, &view, by_slot));
+        }
         if ok && !self.was_complete {
             let objects: usize = self.parsed.iter().flatten().map(|p| p.read.objects.len()).sum();
             let documents = files.iter().filter(|f| f.role == Role::Manifest && f.text.is_some()).count();
@@ -243,12 +349,13 @@ impl Worker {
             );
         }
         self.settings = Some(SettingsState { slot, text, settings: loaded });
+        self.settings_generation += 1;
     }
 
     /// Runs the engine over every parsed document and publishes. A partial
     /// pass (`complete` false) publishes open documents only.
     /// `reads` are those of every parsed document, in the order of their slots.
-    fn pass(
+    fn full_pass(
         &mut self,
         files: &[FileView],
         sources: Sources,
@@ -259,25 +366,62 @@ impl Worker {
         let Some(state) = &self.settings else { return true };
         let t1 = Instant::now();
         let (report, by_slot) = analysis::run(&state.settings, &sources, reads, complete);
+        let engine = t1.elapsed();
+        self.parts = Part::whole(report);
+        if complete {
+            self.last_full = Some(by_slot.clone());
+        }
+        let parts = self.parts.clone();
+        let label = if complete { "full pass" } else { "open-first pass" };
+        self.publish(files, sources, parts, by_slot, None, complete, label, t0, engine)
+    }
+
+    /// Installs the snapshot and publishes the findings of `slots` (every
+    /// slot when `None`) and of the open documents.
+    #[allow(clippy::too_many_arguments)]
+    fn publish(
+        &mut self,
+        files: &[FileView],
+        sources: Sources,
+        parts: Vec<Part>,
+        by_slot: Vec<Vec<Diagnostic>>,
+        slots: Option<std::collections::HashSet<usize>>,
+        complete: bool,
+        label: &str,
+        t0: Instant,
+        engine: std::time::Duration,
+    ) -> bool {
+        let Some(state) = &self.settings else { return true };
         let t3 = Instant::now();
-        let uris: Vec<Option<lsp_types::Uri>> = files.iter().map(|f| super::uri::parse(&f.uri)).collect();
-        let mut converted = self.publisher.convert(&by_slot, &sources, &uris, (&state.settings, state.slot));
+        // Open documents first: they are what the user looks at.
+        let mut order: Vec<usize> = (0..files.len()).filter(|&i| files[i].version.is_some()).collect();
+        if complete {
+            match &slots {
+                None => order.extend((0..files.len()).filter(|&i| files[i].version.is_none())),
+                Some(s) => {
+                    let mut rest: Vec<usize> =
+                        s.iter().copied().filter(|&i| i < files.len() && files[i].version.is_none()).collect();
+                    rest.sort_unstable();
+                    order.extend(rest);
+                }
+            }
+        }
+        // URIs parsed for the findings converted only.
+        let uri_of = |id: apiload_rules::SourceId| files.get(id.0 as usize).and_then(|f| super::uri::parse(&f.uri));
+        let only: Option<std::collections::HashSet<usize>> = slots.as_ref().map(|_| order.iter().copied().collect());
+        let mut converted =
+            self.publisher.convert(&by_slot, &sources, &uri_of, (&state.settings, state.slot), only.as_ref());
         // Requests that follow a publication must see what it shows: the
         // snapshot goes first.
         let snapshot = Snapshot {
             encoding: self.enc,
             sources,
-            report,
+            parts,
             files: files.iter().map(|f| SnapFile { uri: f.uri.clone(), text: f.text.clone() }).collect(),
             diagnostics: by_slot,
         };
         let previous = self.shared.set_snapshot(Arc::new(snapshot));
         let t4 = Instant::now();
-        // Open documents first: they are what the user looks at.
-        let mut order: Vec<usize> = (0..files.len()).filter(|&i| files[i].version.is_some()).collect();
-        if complete {
-            order.extend((0..files.len()).filter(|&i| files[i].version.is_none()));
-        }
         for i in order {
             let target = Target { uri: &files[i].uri, version: files[i].version };
             if !self.publisher.publish(i, target, std::mem::take(&mut converted[i])) {
@@ -289,10 +433,9 @@ impl Worker {
         drop(previous);
         if self.timings {
             eprintln!(
-                "apiload lsp: {} pass over {} documents: engine {:?}, convert {:?}, publish {:?}; {:?} since wake",
-                if complete { "full" } else { "open-first" },
+                "apiload lsp: {label} over {} documents: engine {:?}, convert {:?}, publish {:?}; {:?} since wake",
                 files.len(),
-                t3 - t1,
+                engine,
                 t4 - t3,
                 t5 - t4,
                 t5 - t0
@@ -302,17 +445,87 @@ impl Worker {
     }
 }
 
+/// The exemptions of a run, expiry judged on the day of its key.
+fn policy(setup: &apiload_rules::setup::Setup, key: &Key) -> apiload_rules::exempt::ExemptionPolicy {
+    let mut policy = setup.exemptions.clone();
+    policy.today = key.today.clone();
+    policy
+}
+
+/// Slots holding a finding whose related locations or fixes point into one
+/// of `changed`: their positions are converted again.
+fn pointing_into(by_slot: &[Vec<Diagnostic>], changed: &std::collections::HashSet<usize>) -> Vec<usize> {
+    let into = |l: &apiload_rules::Location| changed.contains(&(l.source.0 as usize));
+    (0..by_slot.len())
+        .filter(|&i| {
+            by_slot[i].iter().any(|d| {
+                d.related.iter().any(|r| into(&r.location))
+                    || d.fixes.iter().flat_map(|f| &f.edits).any(|e| into(&e.location))
+            })
+        })
+        .collect()
+}
+
+/// Runs kept for requests: `part` first, then the older ones it leaves
+/// some workload to, the last full run always.
+fn newer(part: Part, older: Vec<Part>) -> Vec<Part> {
+    let mut claimed: std::collections::HashSet<apiload_rules::review::ObjectKey> =
+        part.fresh.as_deref().cloned().unwrap_or_default();
+    let mut out = vec![part];
+    for p in older {
+        match &p.fresh {
+            None => {
+                out.push(p);
+                break;
+            }
+            Some(f) if f.iter().all(|k| claimed.contains(k)) => {}
+            Some(f) => {
+                claimed.extend(f.iter().cloned());
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// The engine's sources as last built, with what each slot was built from.
+#[derive(Default)]
+struct SourceCache {
+    sources: Sources,
+    built: Vec<(Arc<str>, Option<Text>)>,
+}
+
 /// The engine's sources: slot `i` is `SourceId(i)`. Only manifests and the
 /// configuration carry their text (findings and embedded configuration point
-/// into them).
-fn sources(files: &[FileView]) -> Sources {
-    let mut sources = Sources::new();
-    for f in files {
-        let bytes = match (&f.text, f.role) {
-            (Some(t), Role::Manifest | Role::Config) => t.to_vec(),
-            _ => Vec::new(),
+/// into them). Slots whose name and text are those of `prev` share its
+/// source: an edit re-indexes the lines of the edited file only.
+fn sources(files: &[FileView], prev: &SourceCache) -> SourceCache {
+    let mut out = SourceCache { sources: Sources::new(), built: Vec::with_capacity(files.len()) };
+    let mut reused = prev.sources.clone();
+    for (i, f) in files.iter().enumerate() {
+        let text = match (&f.text, f.role) {
+            (Some(t), Role::Manifest | Role::Config) => Some(t.clone()),
+            _ => None,
         };
-        sources.push(Source::new(f.name.to_string(), bytes));
+        let same = prev.built.get(i).is_some_and(|(name, t)| {
+            *name == f.name
+                && match (t, &text) {
+                    (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                    (None, None) => true,
+                    _ => false,
+                }
+        });
+        if !(same && i < reused.len()) {
+            let source = Source::new(f.name.to_string(), text.as_deref().map_or_else(Vec::new, <[u8]>::to_vec));
+            match i < reused.len() {
+                true => reused.replace(apiload_rules::SourceId(i as u32), source),
+                false => {
+                    reused.push(source);
+                }
+            }
+        }
+        out.built.push((f.name.clone(), text));
     }
-    sources
+    out.sources = reused;
+    out
 }

@@ -24,6 +24,7 @@
 //! shared) so that a caller can hold a lock only that long, and
 //! [`Plan::judge`] runs the analysis outside it.
 
+mod reach;
 mod state;
 
 use crate::workload::controlling_owner;
