@@ -13,6 +13,9 @@
 //! overruns its deadline keeps its worker until it ends — the engine cannot
 //! be interrupted — but its review is answered at the deadline, and the
 //! bound on workers bounds how much such work there can be.
+//!
+//! Small reviews whose plans are small too skip the pool ([`inline`]): their
+//! work is bounded by their size, and the hand-off would cost more than it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -158,6 +161,32 @@ impl Pool {
     }
 }
 
+/// Runs a small, bounded job on the caller's thread (the request's task),
+/// with the pool's answers: a panic is caught, and a job started or
+/// finished past `deadline` counts as missed.
+///
+/// Why not always the pool: handing a 100 µs job to a blocking thread and
+/// back costs two cross-thread wake-ups per job. On a one-CPU pod the two
+/// threads take turns on the one core, and under an open-loop load that
+/// turn-taking cost a third of the CPU and capped throughput at about 2,200
+/// reviews/s (BENCHMARKS.md, "Open-loop latency"). Only work whose size is
+/// bounded beforehand may run here: it cannot be answered at its deadline
+/// while it runs.
+pub fn inline<T, F>(deadline: Instant, job: F) -> Result<Done<T>, Missed>
+where
+    F: FnOnce() -> T,
+{
+    if Instant::now() >= deadline {
+        return Err(Missed::Deadline);
+    }
+    let value = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job))
+        .map_err(|panic| Missed::Panicked(panic_message(&panic)))?;
+    if Instant::now() >= deadline {
+        return Err(Missed::Deadline);
+    }
+    Ok(Done { value, queued: Duration::ZERO })
+}
+
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic
         .downcast_ref::<&str>()
@@ -200,5 +229,22 @@ mod tests {
         let r = pool.run(Lane::Small, far, || -> u8 { panic!("boom") }).await;
         assert_eq!(r.err(), Some(Missed::Panicked("boom".into())));
         assert_eq!(pool.run(Lane::Small, far, || 3).await.unwrap().value, 3);
+    }
+
+    #[test]
+    fn an_inline_job_runs_on_the_callers_thread_with_the_pools_answers() {
+        let far = Instant::now() + Duration::from_secs(10);
+        let here = std::thread::current().id();
+        let done = inline(far, || std::thread::current().id()).unwrap();
+        assert_eq!(done.value, here);
+        assert_eq!(done.queued, Duration::ZERO);
+        assert_eq!(inline(far, || -> u8 { panic!("boom") }).err(), Some(Missed::Panicked("boom".into())));
+        // Past its deadline: not started at all…
+        let ran = std::cell::Cell::new(false);
+        assert_eq!(inline(Instant::now(), || ran.set(true)).err(), Some(Missed::Deadline));
+        assert!(!ran.get());
+        // …or, finished late, missed all the same.
+        let soon = Instant::now() + Duration::from_millis(20);
+        assert_eq!(inline(soon, || std::thread::sleep(Duration::from_millis(40))).err(), Some(Missed::Deadline));
     }
 }

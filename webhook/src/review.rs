@@ -16,7 +16,7 @@ use crate::convert;
 use crate::decide::{self, Mode};
 use crate::live::ConfigMaps;
 use crate::metrics::Metrics;
-use crate::pool::{Lane, Missed, Pool};
+use crate::pool::{self, Lane, Missed, Pool};
 use apiload_rules::review::{Change, ObjectKey, Plan, Verdict};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,6 +42,11 @@ impl Default for ReviewLimits {
 /// larger ones on the pool's large lane.
 pub const INLINE_DECODE_BYTES: usize = 64 * 1024;
 
+/// Plans up to this many objects are judged on the request's task: the
+/// reviews of bench.py's mix plan 3–10 objects and judge in about 130 µs
+/// (BENCHMARKS.md), far below what a deadline guards against.
+pub const INLINE_PLAN_OBJECTS: usize = 64;
+
 /// Everything a review needs, shared by all requests.
 pub struct App {
     pub mode: Mode,
@@ -56,6 +61,10 @@ pub struct App {
     pub judge: Judge,
     pub pool: Pool,
     pub limits: ReviewLimits,
+    /// Plans of at most this many objects are judged on the request's
+    /// task; larger ones on the pool ([`INLINE_PLAN_OBJECTS`]; 0: all on
+    /// the pool, as tests of the pool's deadline need).
+    pub inline_plan_objects: usize,
 }
 
 impl App {
@@ -71,6 +80,7 @@ impl App {
             judge,
             pool: Pool::new(workers),
             limits: ReviewLimits::default(),
+            inline_plan_objects: INLINE_PLAN_OBJECTS,
         }
     }
 }
@@ -298,27 +308,30 @@ pub async fn review(app: Arc<App>, body: axum::body::Bytes, deadline: Instant) -
         a.queued = queued;
         a
     };
-    // Convert and prepare on a worker: the object may be large.
+    // Convert and prepare: a small body on the request's task (its size
+    // bounds the work), a large one on a worker.
     let max_fields = app.limits.max_object_fields;
-    let prepared = {
+    let prepare_job = {
         let app2 = app.clone();
-        app.pool
-            .run(lane, deadline, move || {
-                if request.object.as_ref().is_some_and(|o| fields_over(o, max_fields))
-                    || request.old_object.as_ref().is_some_and(|o| fields_over(o, max_fields))
-                {
-                    return Err(());
+        move || {
+            if request.object.as_ref().is_some_and(|o| fields_over(o, max_fields))
+                || request.old_object.as_ref().is_some_and(|o| fields_over(o, max_fields))
+            {
+                return Err(());
+            }
+            let prepared = prepare(request);
+            let keys = match (&prepared, &app2.config_maps) {
+                (Prepared::Judge(p), Some(_)) => {
+                    app2.cluster.read().config_maps_read(&p.change, &app2.analysis.profiles)
                 }
-                let prepared = prepare(request);
-                let keys = match (&prepared, &app2.config_maps) {
-                    (Prepared::Judge(p), Some(_)) => {
-                        app2.cluster.read().config_maps_read(&p.change, &app2.analysis.profiles)
-                    }
-                    _ => Vec::new(),
-                };
-                Ok((prepared, keys))
-            })
-            .await
+                _ => Vec::new(),
+            };
+            Ok((prepared, keys))
+        }
+    };
+    let prepared = match lane {
+        Lane::Small => pool::inline(deadline, prepare_job),
+        Lane::Large => app.pool.run(lane, deadline, prepare_job).await,
     };
     let (pending, keys, mut queued) = match prepared {
         Ok(done) => match done.value {
@@ -341,16 +354,7 @@ pub async fn review(app: Arc<App>, body: axum::body::Bytes, deadline: Instant) -
     {
         cms.refresh(&keys, &app.cluster, &app.metrics, deadline).await;
     }
-    let judged = {
-        let app2 = app.clone();
-        app.pool
-            .run(lane, deadline, move || {
-                let plan = app2.cluster.read().plan(&pending.change, &app2.analysis.profiles);
-                let verdict = (app2.judge)(&app2, plan);
-                finish(&app2, pending, &verdict)
-            })
-            .await
-    };
+    let judged = judge_on_task_or_pool(&app, lane, pending, deadline).await;
     match judged {
         Ok(done) => {
             queued += done.queued;
@@ -359,6 +363,47 @@ pub async fn review(app: Arc<App>, body: axum::body::Bytes, deadline: Instant) -
         Err(Missed::Deadline) => Ok(missed(&app, queued).about(&about)),
         Err(Missed::Panicked(m)) => Err(Refused::Internal(format!("the analysis of {subject} failed: {m}"))),
     }
+}
+
+/// Plans and judges a prepared review. A small review of a kind whose plan
+/// stays local is planned on the request's task, and judged there too when
+/// its plan is small ([`App::inline_plan_objects`]); everything else —
+/// large bodies, roles and bindings (whose plans can hold every workload of
+/// the cluster), large plans — on the pool, under the deadline.
+async fn judge_on_task_or_pool(
+    app: &Arc<App>,
+    lane: Lane,
+    pending: Pending,
+    deadline: Instant,
+) -> Result<pool::Done<Answer>, Missed> {
+    if lane == Lane::Large || may_concern_every_workload(&pending.change.new.kind) {
+        let app2 = app.clone();
+        return app
+            .pool
+            .run(lane, deadline, move || {
+                let plan = app2.cluster.read().plan(&pending.change, &app2.analysis.profiles);
+                let verdict = (app2.judge)(&app2, plan);
+                finish(&app2, pending, &verdict)
+            })
+            .await;
+    }
+    let plan = pool::inline(deadline, || app.cluster.read().plan(&pending.change, &app.analysis.profiles))?.value;
+    let inline = plan.size() <= app.inline_plan_objects;
+    let judge = {
+        let app2 = app.clone();
+        move || {
+            let verdict = (app2.judge)(&app2, plan);
+            finish(&app2, pending, &verdict)
+        }
+    };
+    if inline { pool::inline(deadline, judge) } else { app.pool.run(lane, deadline, judge).await }
+}
+
+/// Kinds whose change can concern any workload of the cluster: a role or
+/// a binding (to `system:authenticated`, say) reaches every workload its
+/// principals run, so planning it is not bounded by the review's size.
+fn may_concern_every_workload(kind: &str) -> bool {
+    matches!(kind, "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding")
 }
 
 /// Analyses a plan (made under the state's read lock; this runs without it).

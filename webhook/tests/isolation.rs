@@ -17,31 +17,51 @@ use std::time::Duration;
 use tower::ServiceExt;
 
 fn app(judge: Judge, deadline: Duration, workers: usize) -> Arc<App> {
+    app_judging_inline(judge, deadline, workers, apiload_webhook::review::INLINE_PLAN_OBJECTS)
+}
+
+/// `inline_plan_objects` 0: every plan judged on the pool, whose deadline
+/// the slow-analysis tests exercise.
+fn app_judging_inline(judge: Judge, deadline: Duration, workers: usize, inline_plan_objects: usize) -> Arc<App> {
     let cluster = Arc::new(Cluster::new(false));
     cluster.set_ready(true);
     let analysis = Analysis::load(None, &[], None).unwrap();
     let mut app = App::new(Mode::Enforce, analysis, cluster, Arc::new(Metrics::new()), workers);
     app.deadline = deadline;
     app.judge = judge;
+    app.inline_plan_objects = inline_plan_objects;
     Arc::new(app)
 }
 
 const LIMITS: server::BodyLimits = server::BodyLimits { max_request_bytes: 1 << 20, max_inflight_bytes: 1 << 24 };
 
 fn body(name: &str) -> Vec<u8> {
+    body_of(
+        name,
+        "ConfigMap",
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"}}),
+    )
+}
+
+fn body_of(name: &str, kind: &str, object: Value) -> Vec<u8> {
+    let group = object["apiVersion"].as_str().unwrap().rsplit_once('/').map_or("", |(g, _)| g).to_string();
     serde_json::to_vec(&json!({
         "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
         "request": {
             "uid": format!("uid-{name}"), "operation": "CREATE", "namespace": "default", "name": name,
-            "kind": {"group": "", "version": "v1", "kind": "ConfigMap"},
-            "object": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"}}
+            "kind": {"group": group, "version": "v1", "kind": kind},
+            "object": object
         }
     }))
     .unwrap()
 }
 
 async fn send(app: &Arc<App>, name: &str) -> (u16, String) {
-    let req = axum::http::Request::post("/validate").body(Body::from(body(name))).unwrap();
+    send_body(app, body(name)).await
+}
+
+async fn send_body(app: &Arc<App>, body: Vec<u8>) -> (u16, String) {
+    let req = axum::http::Request::post("/validate").body(Body::from(body)).unwrap();
     let res = server::review_router(app.clone(), LIMITS).oneshot(req).await.unwrap();
     let status = res.status().as_u16();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
@@ -78,7 +98,7 @@ async fn a_panic_in_the_analysis_is_a_500_and_the_next_review_is_answered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_review_that_misses_its_deadline_is_allowed_with_a_warning() {
-    let app = app(slow, Duration::from_millis(50), 1);
+    let app = app_judging_inline(slow, Duration::from_millis(50), 1, 0);
     let started = std::time::Instant::now();
     let (status, text) = send(&app, "slow").await;
     assert!(started.elapsed() < Duration::from_millis(350), "answered at the deadline, not after the analysis");
@@ -93,7 +113,7 @@ async fn a_review_that_misses_its_deadline_is_allowed_with_a_warning() {
 async fn reviews_queued_behind_busy_workers_meet_the_same_deadline() {
     // One worker, busy with a slow analysis: the next review waits for it no
     // longer than its own deadline, which counts from its arrival.
-    let app = app(slow, Duration::from_millis(150), 1);
+    let app = app_judging_inline(slow, Duration::from_millis(150), 1, 0);
     let first = {
         let app = app.clone();
         tokio::spawn(async move { send(&app, "first").await })
@@ -153,4 +173,39 @@ async fn an_object_over_the_size_limit_is_allowed_at_once_with_a_warning() {
     a.limits.max_object_fields = 3;
     let (_, text) = send(&Arc::new(a), "many").await;
     assert!(text.contains("more than 3 values"), "{text}");
+}
+
+/// Which thread judged each subject (tests run in parallel: keyed by name).
+static JUDGED_ON: std::sync::Mutex<Vec<(String, std::thread::ThreadId)>> = std::sync::Mutex::new(Vec::new());
+
+fn records_its_thread(app: &App, plan: Plan) -> Verdict {
+    JUDGED_ON.lock().unwrap().push((plan.subject().name.to_string(), std::thread::current().id()));
+    judge(app, plan)
+}
+
+fn judged_on(name: &str) -> std::thread::ThreadId {
+    JUDGED_ON.lock().unwrap().iter().find(|(n, _)| n == name).map(|(_, t)| *t).expect(name)
+}
+
+// One runtime thread: the request's task runs on the test's own thread, so
+// a judge on any other thread ran on the pool.
+#[tokio::test(flavor = "current_thread")]
+async fn small_plans_are_judged_on_the_requests_task_and_roles_bindings_and_large_plans_on_the_pool() {
+    let here = std::thread::current().id();
+    let inline = app(records_its_thread, Duration::from_secs(2), 1);
+    assert_eq!(send(&inline, "inline-cm").await.0, 200);
+    assert_eq!(judged_on("inline-cm"), here, "a one-object plan went to the pool");
+    // A binding can concern every workload: the pool, whatever its plan.
+    let binding = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "inline-crb"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"kind": "Group", "name": "system:authenticated", "apiGroup": "rbac.authorization.k8s.io"}]
+    });
+    assert_eq!(send_body(&inline, body_of("inline-crb", "ClusterRoleBinding", binding)).await.0, 200);
+    assert_ne!(judged_on("inline-crb"), here, "a binding was judged on the request's task");
+    // A plan over the threshold: the pool.
+    let pooled = app_judging_inline(records_its_thread, Duration::from_secs(2), 1, 0);
+    assert_eq!(send(&pooled, "pooled-cm").await.0, 200);
+    assert_ne!(judged_on("pooled-cm"), here, "a plan over the threshold was judged on the request's task");
 }
