@@ -30,6 +30,11 @@ pub enum KeepText {
     WhatTheAnalysisReads,
 }
 
+/// Whether a document is a Kubernetes object, of a kind the analysis reads or not.
+pub fn is_object(d: &Document) -> bool {
+    d.root.get("apiVersion").is_some() && d.root.get("kind").is_some()
+}
+
 /// Kinds whose scalars the analysis reads as text of their own (an agent's
 /// configuration in a ConfigMap), mapping offsets back into the file.
 fn holds_embedded_text(root: &apiload_yaml::Node) -> bool {
@@ -65,9 +70,7 @@ pub fn load_all(files: &[PathBuf], limits: &Limits, keep: KeepText) -> (Vec<Load
                     let Some(path) = files.get(i) else { break };
                     let result = read(path, limits).map(|(name, bytes)| {
                         let mut documents = load_stream(&bytes, limits);
-                        let holds_objects = documents.iter().any(|d| {
-                            d.as_ref().is_ok_and(|d| d.root.get("apiVersion").is_some() && d.root.get("kind").is_some())
-                        });
+                        let holds_objects = documents.iter().any(|d| d.as_ref().is_ok_and(is_object));
                         // Keep memory to what the analysis reads: drop Services,
                         // CRDs and the like right away (Lists and broken
                         // documents stay; the engine reports the latter).

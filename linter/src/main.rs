@@ -365,7 +365,7 @@ fn analyze(
     }
     for (dir, bytes) in rendered {
         let documents = apiload_yaml::load_stream(&bytes, &limits);
-        any_object |= documents.iter().any(|d| d.as_ref().is_ok_and(is_object));
+        any_object |= documents.iter().any(|d| d.as_ref().is_ok_and(load::is_object));
         let id = sources.push(apiload_rules::Source::new(format!("<helm template {}>", dir.display()), bytes));
         input.add_documents(id, documents);
         inputs.push(id);
@@ -396,11 +396,6 @@ fn analyze(
         warnings,
         skipped,
     })
-}
-
-/// Whether a document is a Kubernetes object, of a kind the analysis reads or not.
-fn is_object(d: &apiload_yaml::Document) -> bool {
-    d.root.get("apiVersion").is_some() && d.root.get("kind").is_some()
 }
 
 /// Reads back the text of the files whose lines a report shows: the loader
